@@ -1,0 +1,1 @@
+"""Centralita: a multi-tenant virtual PBX."""
