@@ -1,0 +1,335 @@
+"""The UA core: what the PBX does with each request and response the transactions deliver.
+
+Theory of operation. The server feeds datagrams and stream messages in (:meth:`receive`),
+the transaction layer (RFC 3261 §17) turns them into transaction events, and
+:meth:`handle` dispatches those: REGISTER to the registrar, out-of-dialog INVITE to the
+B2BUA after digest authentication (RFC 3261 §22) and routing, CANCEL to the INVITE it
+cancels (§9.2), in-dialog requests to their call, OPTIONS answered here (§11.2). Any
+:class:`SipError` raised while handling a request becomes its response, here and nowhere else.
+
+Tenancy: the tenant of a request is the domain it is addressed in — the To domain of a
+REGISTER, the From domain of a phone's INVITE — and a request addressed to an IP literal
+belongs to the tenant marked default (DESIGN.md, "Tenancy and identity").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from centralita.calls.b2bua import B2bua, CallTarget
+from centralita.calls.call import Party
+from centralita.calls.media import MediaFactory
+from centralita.calls.signalling import ALLOW, Network, Signalling
+from centralita.directory import Directory, ExtensionEntry, TenantEntry
+from centralita.logs import call_logger
+from centralita.records.outcome import CallSummary, Outcome
+from centralita.registrar.registrar import Registrar, RegistrarPolicy
+from centralita.sip import auth
+from centralita.sip.address import Address
+from centralita.sip.errors import (
+    CallDoesNotExist,
+    Forbidden,
+    IntervalTooBrief,
+    MethodNotAllowed,
+    NotFound,
+    SipError,
+    TemporarilyUnavailable,
+    Unauthorized,
+)
+from centralita.sip.message import Request, Response, make_response, validate_request
+from centralita.sip.transaction import (
+    RequestReceived,
+    ResponseReceived,
+    TransactionEvent,
+    TransactionLayer,
+    TransactionTimedOut,
+)
+
+ACCEPT = "application/sdp"
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "UPDATE", "INFO", "PRACK",
+     "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
+)
+
+
+class ChallengeRequired(Unauthorized):
+    """401 with fresh digest challenges (RFC 3261 §22.2); the same for any failure reason, so a
+    scanner cannot tell an unknown extension from a wrong password."""
+
+    def __init__(self, challenges: list[str]) -> None:
+        super().__init__("authentication required")
+        self.challenges = challenges
+
+
+class NotImplementedMethod(SipError):
+    status_code = 501
+    reason = "Not Implemented"
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    ring_timeout: float = 60.0
+    auth_secret: bytes = b""
+    registrar: RegistrarPolicy = RegistrarPolicy()
+
+
+class UserAgentCore:
+    def __init__(
+        self,
+        directory: Directory,
+        layer: TransactionLayer,
+        network: Network,
+        media: MediaFactory,
+        settings: CoreSettings,
+    ) -> None:
+        self.directory = directory
+        self.layer = layer
+        self.sig = Signalling(layer, network)
+        self.b2bua = B2bua(self.sig, media, directory, ring_timeout=settings.ring_timeout)
+        self.registrar = Registrar(directory, settings.registrar)
+        self.authenticator = auth.DigestAuthenticator(settings.auth_secret)
+        self.log = call_logger("centralita.core")
+
+    # ---- input ---------------------------------------------------------------------------
+
+    def handle(self, events: list[TransactionEvent], now: float) -> None:
+        for event in events:
+            if isinstance(event, RequestReceived):
+                self._on_request(event, now)
+            elif isinstance(event, ResponseReceived):
+                self._on_response(event, now)
+            elif isinstance(event, TransactionTimedOut):
+                self._on_timeout(event, now)
+
+    def _on_request(self, event: RequestReceived, now: float) -> None:
+        request = event.request
+        if event.key is None:  # an ACK for a 2xx: no transaction (RFC 3261 §17.2.3)
+            self.b2bua.on_in_dialog_request(request, None, event.source, now)
+            return
+        try:
+            validate_request(request)
+            self._dispatch(event, now)
+        except SipError as error:
+            self._reply_error(event, error, now)
+
+    def _dispatch(self, event: RequestReceived, now: float) -> None:
+        request, key, source = event.request, event.key, event.source
+        assert key is not None
+        if request.method == "CANCEL":
+            self._on_cancel(event, now)
+        elif request.to.tag is not None:
+            if not self.b2bua.on_in_dialog_request(request, key, source, now):
+                raise _no_dialog()
+        elif request.method == "REGISTER":
+            self._on_register(request, source, now, key)
+        elif request.method == "INVITE":
+            self._on_invite(event, now)
+        elif request.method == "OPTIONS":
+            self._reply(event, self._options_response(request), now)
+        elif request.method in KNOWN_METHODS:
+            raise MethodNotAllowed(f"{request.method} is not accepted outside a dialog")
+        else:
+            raise NotImplementedMethod(f"unknown method {request.method}")
+
+    def _on_response(self, event: ResponseReceived, now: float) -> None:
+        key, response = event.key, event.response
+        if key is None:
+            if 200 <= response.status < 300 and response.cseq.method == "INVITE":
+                self.b2bua.on_stray_2xx(response, now)
+            return
+        if self.b2bua.on_fork_response(key, response, now):
+            return
+        self.b2bua.on_relayed_response(key, response, now)
+
+    def _on_timeout(self, event: TransactionTimedOut, now: float) -> None:
+        if not self.b2bua.on_fork_timeout(event.key, now):
+            self.b2bua.on_relayed_timeout(event.key, now)
+
+    # ---- methods -------------------------------------------------------------------------
+
+    def _on_cancel(self, event: RequestReceived, now: float) -> None:
+        # RFC 3261 §9.2: 200 to the CANCEL when it matches an INVITE transaction, else 481.
+        invite_key = self.layer.find_invite_for_cancel(event.request, event.source)
+        if invite_key is None or not self.b2bua.cancel(invite_key, now):
+            raise _no_dialog()
+        self._reply(event, make_response(event.request, 200), now)
+
+    def _on_register(self, request: Request, source: Address, now: float, key: object) -> None:
+        tenant = self._tenant_for(request.to.uri.host)
+        extension = self._authenticate(request, tenant, now)
+        aor_user = request.to.uri.user or ""
+        if aor_user != extension.number:
+            # §10.3 step 3: an extension may only change its own bindings.
+            raise Forbidden(f"{extension.number} may not register {aor_user or 'this AOR'}")
+        response = self.registrar.register(request, source, tenant.id, extension.number, now)
+        self.layer.send_response(response, now)
+        self.log.info(
+            "registered",
+            extra={"tenant": tenant.name, "call_id": request.call_id,
+                   "fields": {"extension": extension.number, "source": str(source)}},
+        )
+
+    def _on_invite(self, event: RequestReceived, now: float) -> None:
+        request = event.request
+        tenant = self._tenant_for(request.from_.uri.host)
+        caller = self._authenticate(request, tenant, now)
+        callee_number = request.uri.user or ""
+        target_tenant = self._tenant_for(request.uri.host, fallback=tenant)
+        if target_tenant.id != tenant.id:
+            raise Forbidden("calls between tenants are not allowed")
+        callee = self.directory.extension(tenant.id, callee_number)
+        if callee is None:
+            self.b2bua.call_log.call_ended(_wrong_number(request, tenant, caller, callee_number, now))
+            raise NotFound(f"no extension {callee_number} here")
+        bindings = self.directory.get_bindings(tenant.id, callee.number, now)
+        if not bindings:
+            self.b2bua.call_log.call_ended(_unreachable(request, tenant, caller, callee, now))
+            raise TemporarilyUnavailable(f"{callee.number} is not registered")
+        assert event.key is not None
+        target = CallTarget(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            domain=tenant.domain,
+            caller=_party(caller, tenant),
+            callee=_party(callee, tenant),
+            contacts=[(b.contact, b.source) for b in bindings],
+            call_waiting=callee.call_waiting,
+        )
+        self.b2bua.place_call(request, event.key, event.source, target, now)
+
+    def _options_response(self, request: Request) -> Response:
+        # RFC 3261 §11.2: what we are able to do.
+        response = make_response(request, 200)
+        response.headers.add("Allow", ALLOW)
+        response.headers.add("Accept", ACCEPT)
+        response.headers.add("Accept-Language", "en")
+        return response
+
+    # ---- identity ------------------------------------------------------------------------
+
+    def _tenant_for(self, host: str, fallback: TenantEntry | None = None) -> TenantEntry:
+        tenant = self.directory.tenant_by_domain(host)
+        if tenant is not None:
+            return tenant
+        if _is_ip_literal(host):
+            default = fallback or self.directory.default_tenant()
+            if default is not None:
+                return default
+        raise NotFound(f"unknown domain {host}")
+
+    def _authenticate(self, request: Request, tenant: TenantEntry, now: float) -> ExtensionEntry:
+        header = request.headers.get("Authorization") or request.headers.get(
+            "Proxy-Authorization"
+        )
+        if header is None:
+            raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
+        outcome = self.authenticator.verify(
+            header,
+            method=request.method,
+            request_uri=str(request.uri),
+            realm=tenant.domain,
+            lookup_ha1=lambda user, realm, algorithm: self.directory.ha1(tenant.id, user, algorithm),
+            now=now,
+            body=request.body,
+        )
+        if outcome.stale:
+            raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now, stale=True))
+        if not outcome.ok or outcome.username is None:
+            self.log.warning(
+                "authentication failed",
+                extra={"tenant": tenant.name, "call_id": request.call_id,
+                       "fields": {"user": outcome.username or "?", "method": request.method}},
+            )
+            raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
+        extension = self.directory.extension(tenant.id, outcome.username)
+        if extension is None:
+            raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
+        return extension
+
+    # ---- output ------------------------------------------------------------------------
+
+    def _reply(self, event: RequestReceived, response: Response, now: float) -> None:
+        self.layer.send_response(response, now)
+
+    def _reply_error(self, event: RequestReceived, error: SipError, now: float) -> None:
+        if event.request.method == "ACK":
+            return  # never answered (RFC 3261 §17.2.3)
+        response = make_response(event.request, error.status_code, error.reason)
+        if isinstance(error, ChallengeRequired):
+            for challenge in error.challenges:
+                response.headers.add("WWW-Authenticate", challenge)
+        elif isinstance(error, IntervalTooBrief):
+            response.headers.add("Min-Expires", str(error.min_expires))  # RFC 3261 §10.3 step 7
+        elif isinstance(error, MethodNotAllowed | NotImplementedMethod):
+            response.headers.add("Allow", ALLOW)  # RFC 3261 §21.4.6
+        if error.status_code >= 400 and not isinstance(error, ChallengeRequired):
+            response.headers.add("Warning", f'399 centralita "{_warning_text(error.detail)}"')
+        self.layer.send_response(response, now)
+
+
+def _no_dialog() -> SipError:
+    return CallDoesNotExist("no such call or transaction")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host == "localhost"
+    return True
+
+
+def _party(extension: ExtensionEntry, tenant: TenantEntry) -> Party:
+    return Party(
+        number=extension.number,
+        name=extension.name,
+        uri=f"sip:{extension.number}@{tenant.domain}",
+    )
+
+
+def _warning_text(text: str) -> str:
+    return text.replace('"', "'").replace("\r", " ").replace("\n", " ")[:200]
+
+
+def _wrong_number(
+    request: Request, tenant: TenantEntry, caller: ExtensionEntry, number: str, now: float
+) -> CallSummary:
+    return _unrouted(request, tenant, caller, number, "", False, Outcome.WRONG_NUMBER,
+                     "404 unknown number", now)
+
+
+def _unreachable(
+    request: Request, tenant: TenantEntry, caller: ExtensionEntry, callee: ExtensionEntry,
+    now: float,
+) -> CallSummary:
+    return _unrouted(request, tenant, caller, callee.number, callee.name, True,
+                     Outcome.NOT_REACHABLE, "480 not registered", now)
+
+
+def _unrouted(
+    request: Request,
+    tenant: TenantEntry,
+    caller: ExtensionEntry,
+    number: str,
+    name: str,
+    is_extension: bool,
+    outcome: Outcome,
+    cause: str,
+    now: float,
+) -> CallSummary:
+    return CallSummary(
+        tenant_id=tenant.id,
+        call_id=request.call_id,
+        caller=caller.number,
+        caller_name=caller.name,
+        callee=number,
+        callee_name=name,
+        callee_is_extension=is_extension,
+        started_at=now,
+        answered_at=None,
+        ended_at=now,
+        outcome=outcome,
+        hangup_cause=cause,
+        routing_trace=[{"node": "extension", "number": number, "result": cause}],
+    )

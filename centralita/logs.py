@@ -1,0 +1,68 @@
+"""Structured logs: one logfmt line per event, with tenant and Call-ID wherever known.
+
+Every logger is used through :func:`call_logger` (or with ``extra={"tenant": ..., "call_id": ...}``)
+so that a line about a call can always be found by grepping its Call-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+_CONTEXT_KEYS = ("tenant", "call_id")
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' ="\n'):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class LogfmtFormatter(logging.Formatter):
+    """``ts=... level=info logger=centralita.calls msg="..." tenant=acme call_id=...``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        parts = [
+            f"ts={stamp}.{int(record.msecs):03d}Z",
+            f"level={record.levelname.lower()}",
+            f"logger={record.name}",
+            f"msg={_quote(record.getMessage())}",
+        ]
+        for key in _CONTEXT_KEYS:
+            value = record.__dict__.get(key)
+            if value:
+                parts.append(f"{key}={_quote(value)}")
+        fields = record.__dict__.get("fields")
+        if isinstance(fields, Mapping):
+            parts.extend(f"{k}={_quote(v)}" for k, v in fields.items())
+        if record.exc_info:
+            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+class CallLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger that stamps every line with its tenant and Call-ID."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        extra = dict(self.extra or {})
+        extra.update(kwargs.get("extra") or {})
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+def call_logger(name: str, *, tenant: str | None = None, call_id: str | None = None) -> CallLogger:
+    return CallLogger(logging.getLogger(name), {"tenant": tenant, "call_id": call_id})
+
+
+def configure(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogfmtFormatter())
+    root = logging.getLogger("centralita")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
