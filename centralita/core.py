@@ -15,7 +15,7 @@ belongs to the tenant marked default (DESIGN.md, "Tenancy and identity").
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from centralita.calls.b2bua import B2bua, CallTarget
 from centralita.calls.call import Party
@@ -37,19 +37,37 @@ from centralita.sip.errors import (
     TemporarilyUnavailable,
     Unauthorized,
 )
-from centralita.sip.message import Request, Response, make_response, validate_request
+from centralita.sip.message import Request, Response, make_response, new_tag, validate_request
 from centralita.sip.transaction import (
+    AckTimedOut,
+    CancelReceived,
     RequestReceived,
     ResponseReceived,
     TransactionEvent,
+    TransactionKey,
     TransactionLayer,
     TransactionTimedOut,
+    TransportFailed,
 )
 
 ACCEPT = "application/sdp"
 KNOWN_METHODS = frozenset(
-    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "UPDATE", "INFO", "PRACK",
-     "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
+    {
+        "INVITE",
+        "ACK",
+        "CANCEL",
+        "BYE",
+        "OPTIONS",
+        "REGISTER",
+        "UPDATE",
+        "INFO",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "REFER",
+        "MESSAGE",
+        "PUBLISH",
+    }
 )
 
 
@@ -71,7 +89,11 @@ class NotImplementedMethod(SipError):
 class CoreSettings:
     ring_timeout: float = 60.0
     auth_secret: bytes = b""
-    registrar: RegistrarPolicy = RegistrarPolicy()
+    # RFC 8760 §2.4 lists challenges by preference. MD5 comes first by default because many
+    # deployed phones (and SIPp) answer only the topmost challenge and know only MD5; a
+    # provider whose phones all speak SHA-256 puts it first.
+    digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
+    registrar: RegistrarPolicy = field(default_factory=RegistrarPolicy)
 
 
 class UserAgentCore:
@@ -88,7 +110,9 @@ class UserAgentCore:
         self.sig = Signalling(layer, network)
         self.b2bua = B2bua(self.sig, media, directory, ring_timeout=settings.ring_timeout)
         self.registrar = Registrar(directory, settings.registrar)
-        self.authenticator = auth.DigestAuthenticator(settings.auth_secret)
+        self.authenticator = auth.DigestAuthenticator(
+            settings.auth_secret, algorithms=settings.digest_algorithms
+        )
         self.log = call_logger("centralita.core")
 
     # ---- input ---------------------------------------------------------------------------
@@ -99,8 +123,13 @@ class UserAgentCore:
                 self._on_request(event, now)
             elif isinstance(event, ResponseReceived):
                 self._on_response(event, now)
-            elif isinstance(event, TransactionTimedOut):
-                self._on_timeout(event, now)
+            elif isinstance(event, CancelReceived):
+                # The layer answered the CANCEL itself (RFC 3261 §9.2); the INVITE gets 487.
+                self.b2bua.cancel(event.key, now)
+            elif isinstance(event, TransactionTimedOut | TransportFailed):
+                self._on_timeout(event.key, now)
+            elif isinstance(event, AckTimedOut):
+                self.b2bua.on_ack_timeout(event.call_id, now)
 
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request = event.request
@@ -116,9 +145,7 @@ class UserAgentCore:
     def _dispatch(self, event: RequestReceived, now: float) -> None:
         request, key, source = event.request, event.key, event.source
         assert key is not None
-        if request.method == "CANCEL":
-            self._on_cancel(event, now)
-        elif request.to.tag is not None:
+        if request.to.tag is not None:
             if not self.b2bua.on_in_dialog_request(request, key, source, now):
                 raise _no_dialog()
         elif request.method == "REGISTER":
@@ -136,24 +163,17 @@ class UserAgentCore:
         key, response = event.key, event.response
         if key is None:
             if 200 <= response.status < 300 and response.cseq.method == "INVITE":
-                self.b2bua.on_stray_2xx(response, now)
+                self.b2bua.on_stray_2xx(response, now)  # a late fork's answer
             return
         if self.b2bua.on_fork_response(key, response, now):
             return
         self.b2bua.on_relayed_response(key, response, now)
 
-    def _on_timeout(self, event: TransactionTimedOut, now: float) -> None:
-        if not self.b2bua.on_fork_timeout(event.key, now):
-            self.b2bua.on_relayed_timeout(event.key, now)
+    def _on_timeout(self, key: TransactionKey, now: float) -> None:
+        if not self.b2bua.on_fork_timeout(key, now):
+            self.b2bua.on_relayed_timeout(key, now)
 
     # ---- methods -------------------------------------------------------------------------
-
-    def _on_cancel(self, event: RequestReceived, now: float) -> None:
-        # RFC 3261 §9.2: 200 to the CANCEL when it matches an INVITE transaction, else 481.
-        invite_key = self.layer.find_invite_for_cancel(event.request, event.source)
-        if invite_key is None or not self.b2bua.cancel(invite_key, now):
-            raise _no_dialog()
-        self._reply(event, make_response(event.request, 200), now)
 
     def _on_register(self, request: Request, source: Address, now: float, key: object) -> None:
         tenant = self._tenant_for(request.to.uri.host)
@@ -166,8 +186,11 @@ class UserAgentCore:
         self.layer.send_response(response, now)
         self.log.info(
             "registered",
-            extra={"tenant": tenant.name, "call_id": request.call_id,
-                   "fields": {"extension": extension.number, "source": str(source)}},
+            extra={
+                "tenant": tenant.name,
+                "call_id": request.call_id,
+                "fields": {"extension": extension.number, "source": str(source)},
+            },
         )
 
     def _on_invite(self, event: RequestReceived, now: float) -> None:
@@ -180,7 +203,9 @@ class UserAgentCore:
             raise Forbidden("calls between tenants are not allowed")
         callee = self.directory.extension(tenant.id, callee_number)
         if callee is None:
-            self.b2bua.call_log.call_ended(_wrong_number(request, tenant, caller, callee_number, now))
+            self.b2bua.call_log.call_ended(
+                _wrong_number(request, tenant, caller, callee_number, now)
+            )
             raise NotFound(f"no extension {callee_number} here")
         bindings = self.directory.get_bindings(tenant.id, callee.number, now)
         if not bindings:
@@ -193,18 +218,26 @@ class UserAgentCore:
             domain=tenant.domain,
             caller=_party(caller, tenant),
             callee=_party(callee, tenant),
-            contacts=[(b.contact, b.source) for b in bindings],
+            contacts=[(b.contact, b.received) for b in bindings],
             call_waiting=callee.call_waiting,
         )
         self.b2bua.place_call(request, event.key, event.source, target, now)
 
     def _options_response(self, request: Request) -> Response:
         # RFC 3261 §11.2: what we are able to do.
-        response = make_response(request, 200)
+        response = make_response(request, 200, to_tag=new_tag())
         response.headers.add("Allow", ALLOW)
         response.headers.add("Accept", ACCEPT)
         response.headers.add("Accept-Language", "en")
         return response
+
+    # ---- timers ---------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        return self.b2bua.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self.b2bua.handle_timer(now)
 
     # ---- identity ------------------------------------------------------------------------
 
@@ -219,9 +252,7 @@ class UserAgentCore:
         raise NotFound(f"unknown domain {host}")
 
     def _authenticate(self, request: Request, tenant: TenantEntry, now: float) -> ExtensionEntry:
-        header = request.headers.get("Authorization") or request.headers.get(
-            "Proxy-Authorization"
-        )
+        header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
         if header is None:
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
         outcome = self.authenticator.verify(
@@ -229,7 +260,9 @@ class UserAgentCore:
             method=request.method,
             request_uri=str(request.uri),
             realm=tenant.domain,
-            lookup_ha1=lambda user, realm, algorithm: self.directory.ha1(tenant.id, user, algorithm),
+            lookup_ha1=lambda user, realm, algorithm: self.directory.ha1(
+                tenant.id, user, algorithm
+            ),
             now=now,
             body=request.body,
         )
@@ -238,8 +271,11 @@ class UserAgentCore:
         if not outcome.ok or outcome.username is None:
             self.log.warning(
                 "authentication failed",
-                extra={"tenant": tenant.name, "call_id": request.call_id,
-                       "fields": {"user": outcome.username or "?", "method": request.method}},
+                extra={
+                    "tenant": tenant.name,
+                    "call_id": request.call_id,
+                    "fields": {"user": outcome.username or "?", "method": request.method},
+                },
             )
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
         extension = self.directory.extension(tenant.id, outcome.username)
@@ -255,7 +291,9 @@ class UserAgentCore:
     def _reply_error(self, event: RequestReceived, error: SipError, now: float) -> None:
         if event.request.method == "ACK":
             return  # never answered (RFC 3261 §17.2.3)
-        response = make_response(event.request, error.status_code, error.reason)
+        # §8.2.6.2: a final response carries a To tag when the request had none.
+        to_tag = None if event.request.to.tag else new_tag()
+        response = make_response(event.request, error.status_code, error.reason, to_tag=to_tag)
         if isinstance(error, ChallengeRequired):
             for challenge in error.challenges:
                 response.headers.add("WWW-Authenticate", challenge)
@@ -295,16 +333,29 @@ def _warning_text(text: str) -> str:
 def _wrong_number(
     request: Request, tenant: TenantEntry, caller: ExtensionEntry, number: str, now: float
 ) -> CallSummary:
-    return _unrouted(request, tenant, caller, number, "", False, Outcome.WRONG_NUMBER,
-                     "404 unknown number", now)
+    return _unrouted(
+        request, tenant, caller, number, "", False, Outcome.WRONG_NUMBER, "404 unknown number", now
+    )
 
 
 def _unreachable(
-    request: Request, tenant: TenantEntry, caller: ExtensionEntry, callee: ExtensionEntry,
+    request: Request,
+    tenant: TenantEntry,
+    caller: ExtensionEntry,
+    callee: ExtensionEntry,
     now: float,
 ) -> CallSummary:
-    return _unrouted(request, tenant, caller, callee.number, callee.name, True,
-                     Outcome.NOT_REACHABLE, "480 not registered", now)
+    return _unrouted(
+        request,
+        tenant,
+        caller,
+        callee.number,
+        callee.name,
+        True,
+        Outcome.NOT_REACHABLE,
+        "480 not registered",
+        now,
+    )
 
 
 def _unrouted(

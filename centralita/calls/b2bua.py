@@ -88,8 +88,13 @@ class B2bua:
             self._fork(call, contact, dest, offer, now)
         call.log.info(
             "call placed",
-            extra={"fields": {"caller": call.caller.number, "callee": call.callee.number,
-                              "forks": len(call.forks)}},
+            extra={
+                "fields": {
+                    "caller": call.caller.number,
+                    "callee": call.callee.number,
+                    "forks": len(call.forks),
+                }
+            },
         )
 
     def _new_call(
@@ -115,8 +120,9 @@ class B2bua:
             ring_deadline=now + self.ring_timeout,
             log=call_logger("centralita.calls", tenant=target.tenant_name, call_id=invite.call_id),
         )
-        call.trace.append({"node": "extension", "number": target.callee.number,
-                           "contacts": len(target.contacts)})
+        call.trace.append(
+            {"node": "extension", "number": target.callee.number, "contacts": len(target.contacts)}
+        )
         return call
 
     def _offer_for_b(self, call: Call, body: bytes) -> bytes:
@@ -151,16 +157,15 @@ class B2bua:
             self._on_fork_failure(call, fork, response.status, now)
         return True
 
-    def on_stray_2xx(self, response: Response, source: Address, now: float) -> bool:
-        """A 2xx retransmitted after the INVITE client transaction ended (§13.2.2.4)."""
-        leg = self._leg_for(response.call_id, response.from_.tag)
-        if leg is None:
-            return False
-        call, side = leg
-        b_leg = call.legs.get(side)
-        if b_leg is not None and b_leg.ack_for_2xx is not None:
-            self.sig.send_stateless(b_leg.ack_for_2xx, b_leg.peer)
-        return True
+    def on_stray_2xx(self, response: Response, now: float) -> bool:
+        """A 2xx outside any transaction (§13.2.2.4): a fork that answered after another had
+        won, or after its INVITE transaction ended. It is ACKed and hung up at once."""
+        for call in self.calls_by_invite.values():
+            for fork in call.forks:
+                if fork.request.call_id == response.call_id and fork is not call.winner:
+                    self._hang_up_late_answer(fork, Dialog.from_uac(fork.request, response), now)
+                    return True
+        return False
 
     def _on_provisional(self, call: Call, fork: Fork, response: Response, now: float) -> None:
         if response.status == 100 or not call.admits(CallInput.PROVISIONAL):
@@ -198,24 +203,25 @@ class B2bua:
         self._cancel_forks(call, except_fork=fork, now=now)
 
     def _answer_body(self, call: Call, b_leg: Leg, response: Response, now: float) -> bytes:
+        assert call.winner is not None
+        invite = call.winner.request
         if not response.body:
-            ack = self.sig.ack(b_leg, b"", now)
-            b_leg.ack_for_2xx = ack
+            b_leg.ack_for_2xx = self.sig.ack(b_leg, invite, b"", now)
             return b""
         if call.invite.body:  # the 2xx carries the callee's answer: ACK it at once
             body = self._relay_sdp(call, response.body, Side.B)
-            b_leg.ack_for_2xx = self.sig.ack(b_leg, b"", now)
+            b_leg.ack_for_2xx = self.sig.ack(b_leg, invite, b"", now)
             return body
         # Late offer: the 2xx holds the callee's offer, the caller answers in its ACK; the ACK
         # towards the callee waits for that answer (RFC 3261 §13.2.1, RFC 3264 §4).
         session = self.media.create(lambda: self._inactive.append(call))
         call.anchor = MediaAnchor(session, self.media.media_ip)
-        b_leg.deferred_ack = self.sig.build_ack(b_leg)
+        b_leg.deferred_ack = self.sig.build_ack(b_leg, invite)
         return self._relay_sdp(call, response.body, Side.B)
 
     def _hang_up_late_answer(self, fork: Fork, dialog: Dialog, now: float) -> None:
         leg = Leg(side=Side.B, dialog=dialog, peer=fork.dest)
-        self.sig.ack(leg, b"", now)
+        self.sig.ack(leg, fork.request, b"", now)
         self.sig.bye(leg, now, reason="call completed elsewhere")
 
     def _on_fork_failure(self, call: Call, fork: Fork, status: int, now: float) -> None:
@@ -286,7 +292,6 @@ class B2bua:
             return  # the ACK for a relayed re-INVITE's 2xx
         if leg.side is not Side.A or not call.admits(CallInput.ACK):
             return
-        self.sig.ack_received(call, request)
         call.advance(CallInput.ACK)
         b_leg = call.legs[Side.B]
         if b_leg.deferred_ack is not None:
@@ -429,4 +434,3 @@ def _failure_outcome(status: int) -> Outcome:
     if status in (408, 480, 503):
         return Outcome.NOT_REACHABLE
     return Outcome.FAILED
-

@@ -81,14 +81,12 @@ class InDialogRelay:
     def _recreate(
         self, call: Call, other: Leg, side: Side, request: Request, relay_sdp: RelaySdp
     ) -> Request:
-        outgoing = other.dialog.create_request(request.method)
-        outgoing.headers.set("Via", self.sig.via(other.peer))
+        # §12.2.1.1: the dialog adds our Contact to target refresh requests.
+        outgoing = other.dialog.create_request(request.method, via=self.sig.via(other.peer))
         for name in _COPIED_HEADERS:
             value = request.headers.get(name)
             if value is not None:
                 outgoing.headers.set(name, value)
-        if request.method in ("INVITE", "UPDATE"):
-            outgoing.headers.set("Contact", self.sig.contact(other.peer))
         if request.body:
             outgoing.body = (
                 relay_sdp(call, request.body, side) if _is_sdp(request) else request.body
@@ -125,8 +123,10 @@ class InDialogRelay:
 
     def _ack_far_side(self, relay: PendingRelay, response: Response, now: float) -> None:
         far = relay.call.legs[relay.origin.other]
-        far.dialog.update_from_response(relay.outgoing, response)
-        ack = self.sig.build_ack_for(far, relay.outgoing)
+        far.dialog.receive_response("INVITE", response)
+        origin = relay.call.legs[relay.origin]
+        origin.dialog.confirm_target_refresh(relay.request)
+        ack = self.sig.build_ack(far, relay.outgoing)
         deferred: Request | None = None
         if not relay.request.body and response.body:
             deferred = ack  # late offer: the answer comes in the originator's ACK
@@ -142,7 +142,6 @@ class InDialogRelay:
         if awaited is None or awaited.cseq != request.cseq.number:
             return False
         del self.awaited[(request.call_id, leg.side)]
-        self.sig.acks.ack_received(request.call_id, request.cseq.number)
         if awaited.deferred is not None:
             far = call.legs[leg.side.other]
             body = relay_sdp(call, request.body, leg.side) if request.body else b""

@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from centralita.sip.address import Address
 from centralita.sip.dialog import Dialog
-from centralita.sip.message import Headers, Request, Response, Uri, make_response, new_branch, new_call_id
-from centralita.sip.transaction import TransactionKey, TransactionLayer, Uas2xxRetransmitter
+from centralita.sip.message import (
+    Headers,
+    Request,
+    Response,
+    Uri,
+    make_response,
+    new_branch,
+    new_call_id,
+)
+from centralita.sip.transaction import TransactionKey, TransactionLayer
 
 if TYPE_CHECKING:
     from centralita.calls.call import Call, Leg
@@ -36,14 +44,15 @@ class Signalling:
     def __init__(self, layer: TransactionLayer, network: Network) -> None:
         self.layer = layer
         self.network = network
-        self.acks = Uas2xxRetransmitter(t1=layer.t1, t2=layer.t2)
 
     # ---- addresses -------------------------------------------------------------------------
 
     def via(self, dest: Address) -> str:
         host, port = self.network.local_address(dest.transport, dest.host)
         # RFC 3581 §3: ask for rport so a NATed peer answers where we really are.
-        return f"SIP/2.0/{dest.transport.upper()} {_hostport(host, port)};branch={new_branch()};rport"
+        return (
+            f"SIP/2.0/{dest.transport.upper()} {_hostport(host, port)};branch={new_branch()};rport"
+        )
 
     def contact(self, dest: Address, user: str | None = None) -> str:
         host, port = self.network.local_address(dest.transport, dest.host)
@@ -80,28 +89,26 @@ class Signalling:
         self.layer.cancel(key, now)
 
     def bye(self, leg: Leg, now: float, reason: str | None = None) -> None:
-        request = leg.dialog.create_request("BYE")
-        request.headers.set("Via", self.via(leg.peer))
+        request = leg.dialog.create_request("BYE", via=self.via(leg.peer))
         if reason:
             # RFC 3326: why the PBX, not a user, ended the call.
             request.headers.add("Reason", f'SIP;cause=200;text="{_quoted(reason)}"')
         self.send_request(request, leg.peer, now)
 
-    def build_ack(self, leg: Leg) -> Request:
-        ack = leg.dialog.create_ack()
-        ack.headers.set("Via", self.via(leg.peer))
-        return ack
+    def build_ack(self, leg: Leg, invite: Request) -> Request:
+        return leg.dialog.create_ack(invite, via=self.via(leg.peer))
 
     def send_ack(self, leg: Leg, ack: Request, body: bytes, now: float) -> Request:
         if body:
             ack.body = body
             ack.headers.set("Content-Type", "application/sdp")
-        self.send_stateless(ack, leg.peer)
+        # The layer remembers it and re-sends it for a retransmitted 2xx (§13.2.2.4).
+        self.layer.send_stateless(ack, leg.peer, now)
         return ack
 
-    def ack(self, leg: Leg, body: bytes, now: float) -> Request:
+    def ack(self, leg: Leg, invite: Request, body: bytes, now: float) -> Request:
         """ACK a 2xx on a leg where we are the UAC (§13.2.2.4): sent outside any transaction."""
-        return self.send_ack(leg, self.build_ack(leg), body, now)
+        return self.send_ack(leg, self.build_ack(leg, invite), body, now)
 
     # ---- responses ---------------------------------------------------------------------------
 
@@ -116,18 +123,14 @@ class Signalling:
         self.layer.send_response(response, now)
 
     def answer(self, call: Call, body: bytes, now: float) -> Dialog:
-        """200 OK to the caller's INVITE; retransmitted until its ACK arrives (§13.3.1.4)."""
+        """200 OK to the caller's INVITE; the layer re-sends it until the ACK (§13.3.1.4)."""
         response = make_response(call.invite, 200, None, to_tag=call.a_tag)
         contact = self.contact(call.caller_address, call.callee.number)
         response.headers.add("Contact", contact)
         response.headers.add("Allow", ALLOW)
         _set_body(response, body)
         self.layer.send_response(response, now)
-        self.acks.start(response, call.caller_address, now)
-        return Dialog.from_uas(call.invite, call.a_tag, contact.strip("<>"))
-
-    def ack_received(self, call: Call, ack: Request) -> None:
-        self.acks.ack_received(ack.call_id, ack.cseq.number)
+        return Dialog.from_uas(call.invite, call.a_tag, Uri.parse(contact.strip("<>")))
 
     def reply(
         self,
@@ -147,8 +150,6 @@ class Signalling:
             response.headers.add("Contact", self.contact(dest))
         _set_body(response, body, content_type)
         self.layer.send_response(response, now)
-        if request.method == "INVITE" and 200 <= status < 300 and dest is not None:
-            self.acks.start(response, dest, now)
         return response
 
 

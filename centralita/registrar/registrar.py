@@ -1,7 +1,7 @@
 """The registrar: REGISTER requests update an extension's bindings (RFC 3261 §10.3).
 
 Theory of operation. The core has already authenticated the request and resolved the tenant
-and the extension (steps 1–5 of §10.3). :meth:`Registrar.register` performs steps 6–8: it
+and the extension (steps 1-5 of §10.3). :meth:`Registrar.register` performs steps 6-8: it
 reads the Contact header fields, checks each expiration against the configured minimum and
 maximum (423 Interval Too Brief carries Min-Expires, §10.3 step 7), enforces the Call-ID/CSeq
 ordering of updates, applies the additions and removals to the location service in one
@@ -19,7 +19,8 @@ from typing import Protocol
 
 from centralita.sip.address import Address
 from centralita.sip.errors import IntervalTooBrief, SipError
-from centralita.sip.message import Request, Response, make_response
+from centralita.sip.message import Request, Response, make_response, new_tag
+from centralita.store.entities import Binding
 
 DEFAULT_EXPIRES = 3600
 MIN_EXPIRES = 60
@@ -37,23 +38,6 @@ class OutOfOrderRegister(SipError):
 class BadContact(SipError):
     status_code = 400
     reason = "Bad Request"
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """One registered contact of an extension."""
-
-    contact: str
-    expires_at: float
-    call_id: str
-    cseq: int
-    source: Address
-    user_agent: str = ""
-    q: float | None = None
-    instance: str | None = None
-
-    def remaining(self, now: float) -> int:
-        return max(0, int(self.expires_at - now + 0.5))
 
 
 class LocationService(Protocol):
@@ -92,7 +76,7 @@ class Registrar:
             removals = self._remove_all(request, existing)
             upserts: list[Binding] = []
         elif request.contacts:
-            upserts, removals = self._updates(request, source, existing, now)
+            upserts, removals = self._updates(request, source, tenant_id, number, existing, now)
         else:  # §10.3 step 6 does nothing: a query for the current bindings (§10.2.3)
             upserts, removals = [], []
         current = self.location.update_bindings(tenant_id, number, upserts, removals, now)
@@ -110,7 +94,13 @@ class Registrar:
         return list(existing)
 
     def _updates(
-        self, request: Request, source: Address, existing: dict[str, Binding], now: float
+        self,
+        request: Request,
+        source: Address,
+        tenant_id: int,
+        number: str,
+        existing: dict[str, Binding],
+        now: float,
     ) -> tuple[list[Binding], list[str]]:
         upserts: list[Binding] = []
         removals: list[str] = []
@@ -128,14 +118,16 @@ class Registrar:
                 continue
             upserts.append(
                 Binding(
+                    tenant_id=tenant_id,
+                    number=number,
                     contact=uri,
                     expires_at=now + expires,
                     call_id=request.call_id,
                     cseq=request.cseq.number,
-                    source=source,
+                    received=Address(source.transport, source.host, source.port),
                     user_agent=user_agent[:200],
                     q=_q_value(contact.params.get("q")),
-                    instance=contact.params.get("+sip.instance"),
+                    instance_id=contact.params.get("+sip.instance"),
                 )
             )
         return upserts, removals
@@ -167,9 +159,11 @@ class Registrar:
     @staticmethod
     def _ok(request: Request, current: list[Binding], now: float) -> Response:
         # §10.3 step 8: the 200 OK lists every current binding with its expires parameter.
-        response = make_response(request, 200)
+        response = make_response(request, 200, to_tag=new_tag())
         for binding in current:
-            response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
+            response.headers.add(
+                "Contact", f"<{binding.contact}>;expires={binding.expires_in(now)}"
+            )
         return response
 
 

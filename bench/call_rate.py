@@ -1,0 +1,180 @@
+"""Call-rate benchmark of ``centralita serve`` with SIPp.
+
+Starts the PBX (the end-to-end harness in tests/e2e), registers a SIPp UAS as extension 102,
+then runs a SIPp UAC authenticating as 101 at increasing call rates, one step of ``--step``
+seconds each, and reports the highest rate at which every call succeeded (from the
+``-trace_stat`` CSV), the response-time percentiles of that step (``-trace_rtt``) and the PBX
+process's CPU time and resident memory (from /proc). Total time is bounded by ``--budget``.
+
+    .venv/bin/python bench/call_rate.py [--rates 5,10,20,40,80] [--step 20] [--call-ms 500]
+
+A single SIPp pair saturates near 190 calls/s on these machines (TESTING.md): rates above
+that measure SIPp, not the PBX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e import flows, sippctl
+from tests.e2e.pbx import Pbx
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float
+    attempted: int
+    succeeded: int
+    failed: int
+    rtt_ms: list[float]
+    cpu_seconds: float
+    wall_seconds: float
+    rss_mib: float
+
+    @property
+    def clean(self) -> bool:
+        return self.failed == 0 and self.succeeded == self.attempted and self.attempted > 0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (proc(5), /proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_rss_mib(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * PAGE_SIZE / 2**20
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def signalling_only(workdir: Path) -> Path:
+    """uac_call.xml without its pcap playback: each played pcap is an 8-second thread in SIPp,
+    which would make SIPp, not the PBX, the bottleneck of a call-rate test."""
+    text = sippctl.scenario_path("uac_call").read_text()
+    start = text.index("<nop>")
+    end = text.index("</nop>", start) + len("</nop>")
+    target = workdir / "uac_call_signalling.xml"
+    target.write_text(text[:start] + text[end:])
+    return target
+
+
+def run_step(
+    pbx: Pbx, workdir: Path, scenario: Path, rate: float, step_s: float, call_ms: int
+) -> Step:
+    calls = max(1, int(rate * step_s))
+    cpu_before, wall_before = process_cpu_seconds(pbx.pid), time.monotonic()
+    result = flows.call(
+        pbx,
+        "101",
+        "102",
+        str(scenario),
+        workdir,
+        register_first=False,
+        calls=calls,
+        rate=rate,
+        limit=max(10, int(rate * (call_ms / 1000 + 2) * 2)),
+        duration_ms=call_ms,
+        timeout_s=step_s + call_ms / 1000 + 15,
+        recv_timeout_ms=5000,
+        rtt=True,
+        rtp_echo=False,
+    )
+    wall = time.monotonic() - wall_before
+    return Step(
+        rate=rate,
+        attempted=calls,
+        succeeded=_counter(result, "SuccessfulCall(C)"),
+        failed=_counter(result, "FailedCall(C)"),
+        rtt_ms=result.rtt_ms,
+        cpu_seconds=process_cpu_seconds(pbx.pid) - cpu_before,
+        wall_seconds=wall,
+        rss_mib=process_rss_mib(pbx.pid),
+    )
+
+
+def _counter(result: sippctl.SippResult, column: str) -> int:
+    try:
+        return result.counter(column)
+    except (AssertionError, KeyError, ValueError):
+        return 0
+
+
+def report(step: Step) -> str:
+    p50, p95, p99 = (percentile(step.rtt_ms, q) for q in (50, 95, 99))
+    return (
+        f"rate {step.rate:6.1f}/s  ok {step.succeeded:5d}/{step.attempted:<5d} "
+        f"failed {step.failed:4d}  rtt p50 {p50:5.1f} p95 {p95:5.1f} p99 {p99:5.1f} ms  "
+        f"pbx cpu {100 * step.cpu_seconds / step.wall_seconds:5.1f}%  rss {step.rss_mib:6.1f} MiB"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="5,10,20,40,80,120,160", help="calls/s, ascending")
+    parser.add_argument("--step", type=float, default=20.0, help="seconds per rate step")
+    parser.add_argument("--call-ms", type=int, default=500, help="duration of each call")
+    parser.add_argument("--budget", type=float, default=240.0, help="max total seconds")
+    parser.add_argument("--media", action="store_true", help="play RTP (pcap) in every call")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    rates = [float(r) for r in args.rates.split(",")]
+    with tempfile.TemporaryDirectory(prefix="centralita-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        scenario = sippctl.scenario_path("uac_call") if args.media else signalling_only(workdir)
+        return _bench(workdir, scenario, rates, args.step, args.call_ms, args.budget)
+
+
+def _bench(
+    workdir: Path, scenario: Path, rates: list[float], step_s: float, call_ms: int, budget: float
+) -> int:
+    deadline = time.monotonic() + budget
+    # Two legs of two ports (RTP + RTCP) per concurrent call, with room to spare.
+    with Pbx(workdir / "pbx", sip_trace=False, rtp_block=2000) as pbx:
+        callee = flows.start_callee(
+            pbx, "102", "uas_answer", workdir, calls=10**6, timeout_s=budget + 30
+        )
+        assert flows.register(pbx, "101", workdir).ok, "caller 101 could not register"
+        print(f"centralita serve pid {pbx.pid} on {pbx.sip_address}", flush=True)
+        best: Step | None = None
+        try:
+            for rate in rates:
+                if time.monotonic() + step_s + 20 > deadline:
+                    print(f"budget reached before rate {rate:g}/s")
+                    break
+                step = run_step(pbx, workdir, scenario, rate, step_s, call_ms)
+                print(report(step), flush=True)
+                if not step.clean:
+                    break
+                best = step
+        finally:
+            callee.stop()
+    if best is None:
+        print("no rate completed without failures")
+        return 1
+    print(f"highest clean rate: {best.rate:g} calls/s")
+    print("at that rate: " + report(best))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""What the SIP side asks of the store, in the SIP side's terms.
+
+The core looks up tenants by domain, extensions and their digest HA1 values, reads and
+updates bindings for the registrar, and writes the call log. This adapter is the only place
+where those questions meet :class:`centralita.store.Store`; everything else stays unaware of
+the database (DESIGN.md: "every feature reaches storage through store/").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from centralita.records.outcome import CallSummary, drafts
+from centralita.store import Store
+from centralita.store.entities import Binding, CallRecord, ExtensionInfo, TenantInfo
+
+TenantEntry = TenantInfo
+
+
+class ExtensionEntry:
+    """An extension as the core needs it: number, display name, call waiting."""
+
+    __slots__ = ("call_waiting", "name", "number")
+
+    def __init__(self, info: ExtensionInfo) -> None:
+        self.number = info.number
+        self.name = info.name or info.number
+        self.call_waiting = info.call_waiting
+
+
+class Directory:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ---- tenants and extensions -------------------------------------------------------------
+
+    def tenant_by_domain(self, domain: str) -> TenantInfo | None:
+        return self.store.tenants.get_by_domain(domain)
+
+    def default_tenant(self) -> TenantInfo | None:
+        return self.store.tenants.get_default()
+
+    def extension(self, tenant_id: int, number: str) -> ExtensionEntry | None:
+        info = self.store.extensions.get(tenant_id, number) if number else None
+        return ExtensionEntry(info) if info is not None else None
+
+    def ha1(self, tenant_id: int, number: str, algorithm: str) -> str | None:
+        return self.store.extensions.get_ha1(tenant_id, number, algorithm)
+
+    # ---- the location service (registrar) --------------------------------------------------
+
+    def get_bindings(self, tenant_id: int, number: str, now: float) -> list[Binding]:
+        return self.store.registrations.get_bindings(tenant_id, number, now)
+
+    def update_bindings(
+        self,
+        tenant_id: int,
+        number: str,
+        upserts: list[Binding],
+        removals: list[str],
+        now: float,
+    ) -> list[Binding]:
+        with self.store.transaction() as tx:
+            for contact in removals:
+                tx.registrations.remove_binding(tenant_id, number, contact)
+            for binding in upserts:
+                tx.registrations.upsert_binding(binding)
+            return tx.registrations.get_bindings(tenant_id, number, now)
+
+    def purge_expired(self, now: float) -> int:
+        return self.store.registrations.purge_expired(now)
+
+    # ---- the call log ------------------------------------------------------------------------
+
+    def call_ended(self, summary: CallSummary) -> None:
+        with self.store.transaction() as tx:
+            for draft in drafts(summary):
+                tx.call_records.add(
+                    CallRecord(
+                        tenant_id=draft.tenant_id,
+                        call_id=draft.call_id,
+                        owner=draft.owner,
+                        direction=draft.direction,  # type: ignore[arg-type]
+                        caller=draft.caller,
+                        caller_name=draft.caller_name,
+                        callee=draft.callee,
+                        started_at=_utc(draft.started_at),
+                        answered_at=_maybe_utc(draft.answered_at),
+                        ended_at=_utc(draft.ended_at),
+                        wait_seconds=draft.wait_seconds,
+                        talk_seconds=draft.talk_seconds,
+                        status=draft.status.value,  # type: ignore[arg-type]
+                        answered_by=draft.answered_by,
+                        hangup_cause=draft.hangup_cause,
+                        routing_trace=draft.routing_trace,
+                    )
+                )
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _maybe_utc(epoch: float | None) -> datetime | None:
+    return _utc(epoch) if epoch is not None else None

@@ -1,0 +1,242 @@
+"""One leg's side of the relay: a local RTP+RTCP socket pair and the remote it talks to.
+
+Packets received on an endpoint's socket are handed to the twin socket of the *other*
+endpoint of the session, which sends them to its own remote. No decoding: the relay passes
+packets through untouched, which is right when both legs negotiated the same codec.
+
+The per-packet path (``_Stream.on_readable``) is deliberately flat: one ``recvfrom_into`` into
+a shared buffer, a header check on one octet, the latch test, one ``sendto`` of a memoryview
+slice. No logging, no per-packet objects beyond what the socket calls themselves return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+
+from centralita.media.errors import InvalidMediaAddress
+from centralita.media.latching import (
+    MAX_DATAGRAM,
+    RELATCH_AFTER,
+    RTCP_MIN_LENGTH,
+    RTCP_RELATCH_AFTER,
+    RTP_MIN_LENGTH,
+    Latch,
+    SockAddr,
+    looks_like_rtp,
+)
+from centralita.media.ports import PortPair
+from centralita.media.stats import StreamStats
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class ReceiveBuffer:
+    """Scratch space for one packet; a relay's streams share one (they run on one thread)."""
+
+    __slots__ = ("data", "view")
+
+    def __init__(self, size: int = MAX_DATAGRAM) -> None:
+        self.data = bytearray(size)
+        self.view = memoryview(self.data)
+
+
+class _Stream:
+    """One socket of an endpoint: RTP, or RTCP on the port above it."""
+
+    __slots__ = ("buffer", "clock", "latch", "min_length", "peer", "sock", "stats")
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        latch: Latch,
+        min_length: int,
+        clock: Clock,
+        buffer: ReceiveBuffer,
+    ) -> None:
+        self.sock = sock
+        self.latch = latch
+        self.min_length = min_length
+        self.clock = clock
+        self.buffer = buffer
+        self.stats = StreamStats()
+        self.peer: _Stream | None = None
+
+    def on_readable(self) -> None:
+        buffer = self.buffer
+        try:
+            length, source = self.sock.recvfrom_into(buffer.data)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.stats.dropped_invalid += 1
+            return
+        stats = self.stats
+        # RTCP shares the version field and layout of the first octet with RTP (RFC 3550 §6.4.1).
+        if not looks_like_rtp(buffer.data[0], length, self.min_length):
+            stats.dropped_invalid += 1
+            return
+        now = self.clock()
+        if not self.latch.admit(source, now):
+            stats.dropped_source += 1
+            return
+        stats.packets += 1
+        stats.bytes += length
+        stats.last_packet_at = now
+        peer = self.peer
+        destination = None if peer is None else peer.latch.destination
+        if peer is None or destination is None:
+            stats.dropped_unrouted += 1
+            return
+        try:
+            peer.sock.sendto(buffer.view[:length], destination)
+        except OSError:
+            stats.send_errors += 1
+
+
+class RelayEndpoint:
+    """Our side of one leg: ``local_port`` (RTP; RTCP is ``local_port + 1``) and the remote.
+
+    Counters (``rtp_stats``, ``rtcp_stats``) are for packets received *from* this endpoint's
+    remote, i.e. one direction of the call.
+    """
+
+    def __init__(
+        self,
+        ports: PortPair,
+        *,
+        clock: Clock = time.monotonic,
+        relatch_after: float = RELATCH_AFTER,
+        rtcp_relatch_after: float = RTCP_RELATCH_AFTER,
+        buffer: ReceiveBuffer | None = None,
+        name: str = "",
+    ) -> None:
+        self._ports = ports
+        self.name = name or f"{ports.host}:{ports.port}"
+        shared = buffer if buffer is not None else ReceiveBuffer()
+        self._family = ports.rtp.family
+        self._rtp = _Stream(
+            ports.rtp, Latch(relatch_after, self._latched("RTP")), RTP_MIN_LENGTH, clock, shared
+        )
+        self._rtcp = _Stream(
+            ports.rtcp,
+            Latch(rtcp_relatch_after, self._latched("RTCP")),
+            RTCP_MIN_LENGTH,
+            clock,
+            shared,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def local_host(self) -> str:
+        return self._ports.host
+
+    @property
+    def local_port(self) -> int:
+        return self._ports.port
+
+    @property
+    def local_rtcp_port(self) -> int:
+        return self._ports.rtcp_port
+
+    @property
+    def rtp_stats(self) -> StreamStats:
+        return self._rtp.stats
+
+    @property
+    def rtcp_stats(self) -> StreamStats:
+        return self._rtcp.stats
+
+    @property
+    def remote_rtp(self) -> SockAddr | None:
+        """Where RTP for this leg's remote goes now (latched source, else the SDP address)."""
+        return self._rtp.latch.destination
+
+    @property
+    def remote_rtcp(self) -> SockAddr | None:
+        return self._rtcp.latch.destination
+
+    @property
+    def latched_rtp(self) -> SockAddr | None:
+        return self._rtp.latch.source
+
+    @property
+    def latched_rtcp(self) -> SockAddr | None:
+        return self._rtcp.latch.source
+
+    @property
+    def closed(self) -> bool:
+        return self._ports.closed
+
+    def set_remote(self, rtp: tuple[str, int], rtcp: tuple[str, int] | None = None) -> None:
+        """The remote's media address from its SDP (offer, answer, or a re-INVITE's).
+
+        ``rtcp`` defaults to the RTP port + 1 (RFC 3550 §11); pass the ``a=rtcp`` value when
+        the SDP has one (RFC 3605). Port 0 (stream refused, RFC 3264 §6) or an unspecified
+        host (``c=0.0.0.0`` hold, RFC 3264 §8.4) stops sending to the remote. Raises
+        ``InvalidMediaAddress`` for a host that is not an IP literal of a usable family.
+        """
+        rtp_address = self._normalise(rtp)
+        if rtcp is None:
+            rtcp_address = None if rtp_address is None else (rtp_address[0], rtp_address[1] + 1)
+        else:
+            rtcp_address = self._normalise(rtcp)
+        self._rtp.latch.announce(rtp_address)
+        self._rtcp.latch.announce(rtcp_address)
+
+    def connect(self, peer: RelayEndpoint, loop: asyncio.AbstractEventLoop) -> None:
+        """Start reading; what arrives here leaves from ``peer``'s sockets."""
+        self._rtp.peer = peer._rtp
+        self._rtcp.peer = peer._rtcp
+        self._loop = loop
+        loop.add_reader(self._ports.rtp, self._rtp.on_readable)
+        loop.add_reader(self._ports.rtcp, self._rtcp.on_readable)
+
+    def close(self) -> None:
+        """Stop reading and give the ports back; idempotent."""
+        if self._ports.closed:
+            return
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self._ports.rtp)
+            loop.remove_reader(self._ports.rtcp)
+        self._rtp.peer = self._rtcp.peer = None
+        self._ports.close()
+
+    def _normalise(self, address: tuple[str, int]) -> tuple[str, int] | None:
+        host, port = address
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise InvalidMediaAddress(f"media address {host!r} is not an IP literal") from None
+        if not 0 <= port <= 65535:
+            raise InvalidMediaAddress(f"media port {port} out of range")
+        if port == 0 or ip.is_unspecified:
+            return None
+        return (self._sendable_host(ip), port)
+
+    def _sendable_host(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+        # Written as recvfrom() reports sources, so the latch can compare them with the SDP.
+        if self._family == socket.AF_INET6:
+            return f"::ffff:{ip}" if ip.version == 4 else str(ip)
+        if ip.version == 4:
+            return str(ip)
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if mapped is None:
+            raise InvalidMediaAddress(f"IPv6 media address {ip} on an IPv4 media socket")
+        return str(mapped)
+
+    def _latched(self, kind: str) -> Callable[[SockAddr], None]:
+        def log(source: SockAddr) -> None:
+            logger.debug("%s %s latched to %s:%s", self.name, kind, source[0], source[1])
+
+        return log
+
+    def __repr__(self) -> str:
+        return f"RelayEndpoint({self.name}, remote={self.remote_rtp})"

@@ -1,0 +1,264 @@
+"""``centralita serve``: the asyncio process that joins transports, transactions, core and media.
+
+This is the only place where the sans-I/O layers meet the event loop: bytes from the
+transports are parsed and handed to the transaction layer with the current time, the events
+it returns go to the UA core, whatever they produced is sent, and one timer is armed for the
+earliest deadline of any layer (the aioquic driver pattern).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+
+from centralita import logs
+from centralita.calls.media import MediaSession, Side
+from centralita.config.apply import apply as apply_tenants
+from centralita.config.serve import ServeOptions
+from centralita.core import CoreSettings, UserAgentCore
+from centralita.directory import Directory
+from centralita.media.ports import RtpPortPool
+from centralita.media.relay import MediaRelay
+from centralita.media.session import RelaySession
+from centralita.sip.address import Address
+from centralita.sip.errors import SipParseError
+from centralita.sip.message import parse_message
+from centralita.sip.rejection import stateless_rejection
+from centralita.sip.transaction import TransactionLayer
+from centralita.store import Store
+from centralita.transport import ListenSpec, SipTransports
+from centralita.transport.loop import event_loop_factory
+
+log = logging.getLogger("centralita.server")
+trace = logging.getLogger("centralita.sip.trace")
+
+PURGE_INTERVAL = 60.0
+
+
+class RelayedMedia:
+    """Adapts ``centralita.media``'s relay to the calls' ``MediaFactory``."""
+
+    def __init__(self, relay: MediaRelay, media_ip: str, wake: Callable[[], None]) -> None:
+        self.relay = relay
+        self.media_ip = media_ip
+        self._wake = wake
+
+    def create(self, on_inactive: Callable[[], None]) -> MediaSession:
+        def inactive(_session: RelaySession) -> None:
+            on_inactive()
+            self._wake()
+
+        return _SessionView(self.relay.create_session(on_inactive=inactive))
+
+
+class _SessionView:
+    def __init__(self, session: RelaySession) -> None:
+        self.session = session
+
+    def local_port(self, side: Side) -> int:
+        endpoint = self.session.endpoint_a if side is Side.A else self.session.endpoint_b
+        return endpoint.local_port
+
+    def set_remote(self, side: Side, rtp: tuple[str, int], rtcp: tuple[str, int] | None) -> None:
+        endpoint = self.session.endpoint_a if side is Side.A else self.session.endpoint_b
+        endpoint.set_remote(rtp, rtcp)
+
+    def set_hold(self, on_hold: bool) -> None:
+        self.session.set_hold(on_hold)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class SipServer:
+    def __init__(self, options: ServeOptions, store: Store) -> None:
+        self.options = options
+        self.store = store
+        self.transports = SipTransports()
+        self.layer = TransactionLayer()
+        self.specs = [spec for text in options.sip_listen for spec in ListenSpec.parse(text)]
+        self.media_ip = _media_host(self.specs)
+        low, high = options.rtp_ports
+        self.relay = MediaRelay(RtpPortPool(low, high, host=self.media_ip))
+        self.directory = Directory(store)
+        self.core = UserAgentCore(
+            self.directory,
+            self.layer,
+            self,
+            RelayedMedia(self.relay, self.media_ip, self._wake),
+            CoreSettings(ring_timeout=options.ring_timeout, auth_secret=_auth_secret()),
+        )
+        self._timer: asyncio.TimerHandle | None = None
+        self._purge: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- Network protocol for Via/Contact ------------------------------------------------
+
+    def local_address(self, transport: str, peer_host: str) -> tuple[str, int]:
+        return self.transports.local_address_for(Address(transport, peer_host, 0))
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.transports.start(self.specs, self._on_message, self._on_transport_error)
+        self.relay.start()
+        self._schedule_purge()
+        listening = " ".join(str(a) for a in self.transports.listen_addresses)
+        log.info(
+            "centralita ready",
+            extra={
+                "fields": {
+                    "sip": listening,
+                    "media": self.media_ip,
+                    "rtp_ports": "{}-{}".format(*self.options.rtp_ports),
+                }
+            },
+        )
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._purge is not None:
+            self._purge.cancel()
+        self.relay.close()
+        await self.transports.close()
+
+    # ---- input -------------------------------------------------------------------------------
+
+    def _on_message(self, data: bytes, source: Address) -> None:
+        now = time.time()
+        try:
+            message = parse_message(data)
+        except SipParseError as error:
+            self._reject(data, source, error)
+            return
+        if self.options.sip_trace:
+            trace.info(
+                "received",
+                extra={"fields": {"from": str(source), "sip": data.decode("utf-8", "replace")}},
+            )
+        self._run(lambda: self.core.handle(self.layer.receive(message, source, now), now))
+
+    def _on_transport_error(self, dest: Address, error: Exception) -> None:
+        now = time.time()
+        log.info("transport error", extra={"fields": {"dest": str(dest), "error": str(error)}})
+        self._run(lambda: self.core.handle(self.layer.transport_failed(dest, now), now))
+
+    def _reject(self, data: bytes, source: Address, error: SipParseError) -> None:
+        """A message too broken to parse: a 400 when enough of it can be read (RFC 3261 §16.3
+        asks for it), otherwise dropped. Either way the server goes on."""
+        log.info(
+            "unparsable message", extra={"fields": {"from": str(source), "error": error.detail}}
+        )
+        response = stateless_rejection(data, error)
+        if response is not None:
+            self.transports.send(response, source)
+
+    def _wake(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon(self._run, lambda: self.core.b2bua.check_media(time.time()))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = time.time()
+
+        def fire() -> None:
+            self.core.handle(self.layer.handle_timer(now), now)
+            self.core.handle_timer(now)
+
+        self._run(fire)
+
+    # ---- the driver ----------------------------------------------------------------------
+
+    def _run(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:
+            log.exception("internal error while handling SIP")
+        self._flush()
+        self._arm_timer()
+
+    def _flush(self) -> None:
+        for data, dest in self.layer.datagrams_to_send():
+            if self.options.sip_trace:
+                trace.info(
+                    "sent",
+                    extra={"fields": {"to": str(dest), "sip": data.decode("utf-8", "replace")}},
+                )
+            self.transports.send(data, dest)
+
+    def _arm_timer(self) -> None:
+        deadlines = [t for t in (self.layer.get_timer(), self.core.get_timer()) if t is not None]
+        if not deadlines or self._loop is None:
+            return
+        delay = max(0.0, min(deadlines) - time.time())
+        if self._timer is not None:
+            if self._timer.when() <= self._loop.time() + delay:
+                return
+            self._timer.cancel()
+        self._timer = self._loop.call_later(delay, self._on_timer)
+
+    def _schedule_purge(self) -> None:
+        assert self._loop is not None
+        self._purge = self._loop.call_later(PURGE_INTERVAL, self._purge_expired)
+
+    def _purge_expired(self) -> None:
+        try:
+            self.directory.purge_expired(time.time())
+        except Exception:
+            log.exception("purging expired registrations failed")
+        self._schedule_purge()
+
+
+def _media_host(specs: list[ListenSpec]) -> str:
+    for spec in specs:
+        if spec.host not in ("0.0.0.0", "::", "localhost") and ":" not in spec.host:
+            return spec.host
+    for spec in specs:
+        if spec.host == "localhost":
+            return "127.0.0.1"
+    return "0.0.0.0"
+
+
+def _auth_secret() -> bytes:
+    """Nonces are signed with this; workers of one machine share it through the environment."""
+    value = os.environ.get("CENTRALITA_NONCE_SECRET")
+    return value.encode() if value else secrets.token_bytes(32)
+
+
+async def _serve(options: ServeOptions) -> None:
+    store = Store.open(options.database_url)
+    if options.tenants_config is not None:
+        for change in apply_tenants(store, options.tenants_config):
+            log.info("configuration", extra={"fields": {"change": str(change)}})
+    server = SipServer(options, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("centralita stopping")
+        await server.close()
+        store.close()
+
+
+def run_server(options: ServeOptions) -> int:
+    logs.configure(options.log_level)
+    if options.sip_trace:
+        logging.getLogger("centralita.sip.trace").setLevel(logging.INFO)
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_serve(options))
+    except OSError as error:
+        log.error("cannot start", extra={"fields": {"error": str(error)}})
+        return 1
+    return 0

@@ -1,0 +1,100 @@
+"""The call log: one row per call, with its final status and routing trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+
+from centralita.store.entities import CallDirection, CallRecord, CallStatus
+from centralita.store.errors import AlreadyExists
+from centralita.store.models import CallRecordRow
+from centralita.store.unit import Unit
+
+_FIELDS = (
+    "tenant_id",
+    "call_id",
+    "direction",
+    "caller",
+    "caller_name",
+    "callee",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "wait_seconds",
+    "talk_seconds",
+    "status",
+    "answered_by",
+    "hangup_cause",
+    "routing_trace",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecordFilter:
+    """Filters of :meth:`CallRecordRepository.list`; None means "any"."""
+
+    since: datetime | None = None  # started_at >= since
+    until: datetime | None = None  # started_at < until
+    direction: CallDirection | None = None
+    status: CallStatus | None = None
+    number: str | None = None  # caller, callee or answered_by
+    limit: int | None = 100
+    offset: int = 0
+
+
+def to_record(row: CallRecordRow) -> CallRecord:
+    values: dict[str, Any] = {name: getattr(row, name) for name in _FIELDS}
+    values["routing_trace"] = list(row.routing_trace or [])
+    return CallRecord(**values)
+
+
+class CallRecordRepository:
+    def __init__(self, unit: Unit) -> None:
+        self._unit = unit
+
+    def add(self, record: CallRecord) -> None:
+        row = CallRecordRow(**{name: getattr(record, name) for name in _FIELDS})
+        with self._unit.write() as session:
+            if session.scalar(_by_call_id(record.tenant_id, record.call_id)) is not None:
+                raise AlreadyExists(f"call {record.call_id!r} is already recorded")
+            session.add(row)
+            session.flush()
+
+    def get(self, tenant_id: int, call_id: str) -> CallRecord | None:
+        with self._unit.read() as session:
+            row = session.scalar(_by_call_id(tenant_id, call_id))
+            return None if row is None else to_record(row)
+
+    def list(self, tenant_id: int, where: CallRecordFilter | None = None) -> list[CallRecord]:
+        """The tenant's calls, newest first."""
+        query = _filtered(tenant_id, where or CallRecordFilter())
+        with self._unit.read() as session:
+            return [to_record(row) for row in session.scalars(query)]
+
+
+def _by_call_id(tenant_id: int, call_id: str) -> Select[CallRecordRow]:
+    row = CallRecordRow
+    return select(row).where(row.tenant_id == tenant_id, row.call_id == call_id)
+
+
+def _filtered(tenant_id: int, where: CallRecordFilter) -> Select[CallRecordRow]:
+    row = CallRecordRow
+    query = select(row).where(row.tenant_id == tenant_id)
+    if where.since is not None:
+        query = query.where(row.started_at >= where.since)
+    if where.until is not None:
+        query = query.where(row.started_at < where.until)
+    if where.direction is not None:
+        query = query.where(row.direction == where.direction)
+    if where.status is not None:
+        query = query.where(row.status == where.status)
+    if where.number is not None:
+        number = where.number
+        query = query.where(
+            or_(row.caller == number, row.callee == number, row.answered_by == number)
+        )
+    query = query.order_by(row.started_at.desc(), row.id.desc()).offset(where.offset)
+    return query.limit(where.limit)

@@ -1,0 +1,137 @@
+"""Extensions of a tenant, with their digest HA1 values (never a password)."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from centralita.store.credentials import ha1_column, ha1_pair
+from centralita.store.entities import ExtensionInfo
+from centralita.store.errors import AlreadyExists, ExtensionNotFound, TenantNotFound
+from centralita.store.models import Extension, Tenant
+from centralita.store.unit import Unit
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+
+
+def to_info(row: Extension) -> ExtensionInfo:
+    return ExtensionInfo(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        number=row.number,
+        name=row.display_name,
+        call_waiting=row.call_waiting,
+        has_credentials=row.ha1_md5 is not None and row.ha1_sha256 is not None,
+    )
+
+
+class ExtensionRepository:
+    def __init__(self, unit: Unit) -> None:
+        self._unit = unit
+
+    def add(
+        self,
+        tenant_id: int,
+        number: str,
+        *,
+        password: str,
+        name: str | None = None,
+        call_waiting: bool = False,
+    ) -> ExtensionInfo:
+        with self._unit.write() as session:
+            tenant = _tenant(session, tenant_id)
+            if _find(session, tenant_id, number) is not None:
+                raise AlreadyExists(f"extension {number!r} already exists in {tenant.name!r}")
+            md5, sha256 = ha1_pair(number, tenant.domain, password)
+            row = Extension(
+                tenant_id=tenant_id,
+                number=number,
+                display_name=name,
+                ha1_md5=md5,
+                ha1_sha256=sha256,
+                call_waiting=call_waiting,
+            )
+            session.add(row)
+            session.flush()
+            return to_info(row)
+
+    def update(
+        self,
+        tenant_id: int,
+        number: str,
+        *,
+        name: str | _Unset | None = UNSET,
+        password: str | None = None,
+        call_waiting: bool | None = None,
+    ) -> ExtensionInfo:
+        """Change what is given; ``name=None`` clears the display name."""
+        with self._unit.write() as session:
+            row = _get(session, tenant_id, number)
+            if not isinstance(name, _Unset):
+                row.display_name = name
+            if password is not None:
+                domain = _tenant(session, tenant_id).domain
+                row.ha1_md5, row.ha1_sha256 = ha1_pair(number, domain, password)
+            if call_waiting is not None:
+                row.call_waiting = call_waiting
+            session.flush()
+            return to_info(row)
+
+    def get(self, tenant_id: int, number: str) -> ExtensionInfo | None:
+        with self._unit.read() as session:
+            row = _find(session, tenant_id, number)
+            return None if row is None else to_info(row)
+
+    def list(self, tenant_id: int) -> list[ExtensionInfo]:
+        query = select(Extension).where(Extension.tenant_id == tenant_id).order_by(Extension.number)
+        with self._unit.read() as session:
+            return [to_info(row) for row in session.scalars(query)]
+
+    def remove(self, tenant_id: int, number: str) -> None:
+        """Remove the extension and its registrations."""
+        with self._unit.write() as session:
+            session.delete(_get(session, tenant_id, number))
+
+    def get_ha1(self, tenant_id: int, number: str, algorithm: str) -> str | None:
+        """HA1 of the extension for ``algorithm`` ("MD5", "SHA-256", or their "-sess" forms);
+        None for an unknown extension or one without credentials."""
+        column = getattr(Extension, ha1_column(algorithm))
+        query = select(column).where(Extension.tenant_id == tenant_id, Extension.number == number)
+        with self._unit.read() as session:
+            value: str | None = session.scalar(query)
+            return value
+
+    def password_matches(self, tenant_id: int, number: str, password: str) -> bool:
+        """Whether ``password`` is the extension's current one (both HA1 values agree)."""
+        with self._unit.read() as session:
+            row = _find(session, tenant_id, number)
+            if row is None or row.ha1_md5 is None:
+                return False
+            domain = _tenant(session, tenant_id).domain
+            return (row.ha1_md5, row.ha1_sha256) == ha1_pair(number, domain, password)
+
+
+def _tenant(session: Session, tenant_id: int) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise TenantNotFound(tenant_id)
+    return tenant
+
+
+def _find(session: Session, tenant_id: int, number: str) -> Extension | None:
+    query = select(Extension).where(Extension.tenant_id == tenant_id, Extension.number == number)
+    return session.scalar(query)
+
+
+def _get(session: Session, tenant_id: int, number: str) -> Extension:
+    row = _find(session, tenant_id, number)
+    if row is None:
+        raise ExtensionNotFound(_tenant(session, tenant_id).name, number)
+    return row
