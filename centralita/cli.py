@@ -72,6 +72,16 @@ def _port_range_arg(value: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seconds_arg(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds, 0 < S <= 3600, got {value!r}")
+    return seconds
+
+
 def _workers_arg(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 256:
         raise argparse.ArgumentTypeError(f"expected a number of processes 1-256, got {value!r}")
@@ -117,6 +127,12 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--rtp-ports", metavar="LOW-HIGH", type=_port_range_arg)
     serve.add_argument("--sip-trace", action="store_true", default=None, help="log SIP messages")
     serve.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS)
+    serve.add_argument(
+        "--ring-timeout",
+        metavar="SECONDS",
+        type=_seconds_arg,
+        help="how long a call rings before it counts as unanswered (default: 60)",
+    )
     serve.add_argument("--workers", metavar="N", type=_workers_arg, help="default: one per core")
     serve.set_defaults(handler=_serve)
 
@@ -179,6 +195,7 @@ def _serve(args: argparse.Namespace) -> int:
         rtp_ports=args.rtp_ports,
         sip_trace=args.sip_trace,
         log_level=args.log_level,
+        ring_timeout=args.ring_timeout,
         workers=args.workers,
     )
     options = build_serve_options(overrides, settings)

@@ -15,6 +15,7 @@ belongs to the tenant marked default (DESIGN.md, "Tenancy and identity").
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from dataclasses import dataclass, field
 
 from centralita.calls.b2bua import B2bua, CallTarget
@@ -33,11 +34,20 @@ from centralita.sip.errors import (
     IntervalTooBrief,
     MethodNotAllowed,
     NotFound,
+    ServerInternalError,
     SipError,
     TemporarilyUnavailable,
     Unauthorized,
 )
-from centralita.sip.message import Request, Response, make_response, new_tag, validate_request
+from centralita.sip.message import (
+    Message,
+    Request,
+    Response,
+    make_response,
+    new_tag,
+    validate_request,
+)
+from centralita.sip.transaction_server import response_destination
 from centralita.sip.transaction import (
     AckTimedOut,
     CancelReceived,
@@ -88,7 +98,7 @@ class NotImplementedMethod(SipError):
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     ring_timeout: float = 60.0
-    auth_secret: bytes = b""
+    auth_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     # RFC 8760 §2.4 lists challenges by preference. MD5 comes first by default because many
     # deployed phones (and SIPp) answer only the topmost challenge and know only MD5; a
     # provider whose phones all speak SHA-256 puts it first.
@@ -131,16 +141,40 @@ class UserAgentCore:
             elif isinstance(event, AckTimedOut):
                 self.b2bua.on_ack_timeout(event.call_id, now)
 
+    def receive(self, message: Message, source: Address, now: float) -> None:
+        """A parsed message from the network. A request that fails the checks of RFC 3261
+        §8.2 is answered statelessly, before any transaction or dialog is touched."""
+        if isinstance(message, Request):
+            try:
+                validate_request(message)
+            except SipError as error:
+                self._reject(message, source, error)
+                return
+        self.handle(self.layer.receive(message, source, now), now)
+
+    def _reject(self, request: Request, source: Address, error: SipError) -> None:
+        if request.method == "ACK":
+            return
+        try:
+            response = self._error_response(request, error)
+            dest = response_destination(request, source)
+        except SipError:
+            return  # too broken to answer; the server's raw 400 path covers unparsable ones
+        self.layer.send_stateless(response, dest)
+
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request = event.request
         if event.key is None:  # an ACK for a 2xx: no transaction (RFC 3261 §17.2.3)
             self.b2bua.on_in_dialog_request(request, None, event.source, now)
             return
         try:
-            validate_request(request)
             self._dispatch(event, now)
         except SipError as error:
             self._reply_error(event, error, now)
+        except Exception:
+            # A bug must not leave the phone waiting: answer 500 and keep serving.
+            self.log.exception("internal error", extra={"call_id": request.call_id})
+            self._reply_error(event, ServerInternalError("internal error"), now)
 
     def _dispatch(self, event: RequestReceived, now: float) -> None:
         request, key, source = event.request, event.key, event.source
@@ -291,9 +325,12 @@ class UserAgentCore:
     def _reply_error(self, event: RequestReceived, error: SipError, now: float) -> None:
         if event.request.method == "ACK":
             return  # never answered (RFC 3261 §17.2.3)
+        self.layer.send_response(self._error_response(event.request, error), now)
+
+    def _error_response(self, request: Request, error: SipError) -> Response:
         # §8.2.6.2: a final response carries a To tag when the request had none.
-        to_tag = None if event.request.to.tag else new_tag()
-        response = make_response(event.request, error.status_code, error.reason, to_tag=to_tag)
+        to_tag = None if request.headers.get("To") is None or request.to.tag else new_tag()
+        response = make_response(request, error.status_code, error.reason, to_tag=to_tag)
         if isinstance(error, ChallengeRequired):
             for challenge in error.challenges:
                 response.headers.add("WWW-Authenticate", challenge)
@@ -303,7 +340,7 @@ class UserAgentCore:
             response.headers.add("Allow", ALLOW)  # RFC 3261 §21.4.6
         if error.status_code >= 400 and not isinstance(error, ChallengeRequired):
             response.headers.add("Warning", f'399 centralita "{_warning_text(error.detail)}"')
-        self.layer.send_response(response, now)
+        return response
 
 
 def _no_dialog() -> SipError:

@@ -143,7 +143,7 @@ class SipServer:
                 "received",
                 extra={"fields": {"from": str(source), "sip": data.decode("utf-8", "replace")}},
             )
-        self._run(lambda: self.core.handle(self.layer.receive(message, source, now), now))
+        self._run(lambda: self.core.receive(message, source, now))
 
     def _on_transport_error(self, dest: Address, error: Exception) -> None:
         now = time.time()

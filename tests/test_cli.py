@@ -207,13 +207,16 @@ def test_serve_merges_config_file_and_options(
     settings = tmp_path / "pbx.yaml"
     settings.write_text("rtp_ports: 30000-30100\nring_timeout: 20\nsip_trace: true\n" + TENANTS)
     argv = ["serve", "--config", str(settings), "--sip-listen", "127.0.0.1:25060", "[::1]:25060"]
-    assert run(capsys, *argv, "--log-level", "DEBUG", "--workers", "2")[0] == 0
+    assert (
+        run(capsys, *argv, "--log-level", "DEBUG", "--workers", "2", "--ring-timeout", "7.5")[0]
+        == 0
+    )
     (options,) = server
     assert options.database_url == db
     assert options.sip_listen == ["127.0.0.1:25060", "[::1]:25060"]
     assert (options.rtp_ports, options.ring_timeout, options.sip_trace) == (
         (30000, 30100),
-        20.0,
+        7.5,
         True,
     )
     assert (options.log_level, options.workers) == ("DEBUG", 2)
@@ -230,6 +233,8 @@ def test_serve_refuses_bad_options(
     assert status == 2 and "argument --log-level: invalid choice: 'loud'" in err
     status, _, err = run(capsys, "serve", "--workers", "0")
     assert status == 2 and "argument --workers" in err
+    status, _, err = run(capsys, "serve", "--ring-timeout", "-3")
+    assert status == 2 and "argument --ring-timeout: expected seconds" in err
     settings = tmp_path / "pbx.yaml"
     settings.write_text("sip_listen:\n  - 127.0.0.1:5060\n  - nowhere\n")
     status, _, err = run(capsys, "serve", "--config", str(settings))

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from centralita.sip import sdp
 
+SENDRECV = sdp.Direction.SENDRECV
+
 
 class Side(enum.Enum):
     A = "a"  # faces the caller
@@ -43,31 +45,39 @@ class MediaFactory(Protocol):
 
 
 class MediaAnchor:
-    """Rewrites each SDP crossing the call so that the far side sends RTP to us."""
+    """Rewrites each SDP crossing the call so that the far side sends RTP to us.
+
+    Only the first audio stream is relayed; any other m-line (video, a second audio stream)
+    goes out with port 0, which RFC 3264 §5.1 and §6 define as "offered/accepted but not to
+    be used", so no phone sends media we would not relay.
+    """
 
     def __init__(self, session: MediaSession, media_ip: str) -> None:
         self.session = session
         self.media_ip = media_ip
-        self._origins = {side: sdp.Origin.ours(media_ip) for side in Side}
+        self._origins = {side: sdp.LocalOrigin(media_ip) for side in Side}
 
     def relay(self, body: bytes, source: Side) -> bytes:
         """Learn where ``source`` wants RTP from its SDP; return the SDP for the other side."""
         description = sdp.SessionDescription.parse(body)
-        self._learn(description, source)
+        audio = self._learn(description, source)
         target = source.other
-        origin = self._origins[target].next_version()
-        self._origins[target] = origin
-        ports = [self.session.local_port(target)] * len(description.media)
-        rewritten = sdp.anchor(description, self.media_ip, ports, origin)
+        port = self.session.local_port(target)
+        ports = [port if index == audio else 0 for index in range(len(description.media))]
+        rewritten = sdp.anchor(description, self.media_ip, ports, self._origins[target])
         return bytes(rewritten)
 
-    def _learn(self, description: sdp.SessionDescription, source: Side) -> None:
-        stream = description.first_audio()
-        if stream is None:
-            raise sdp.SdpError("no audio stream in the session description")
-        if stream.port != 0 and not stream.is_hold_address:
-            self.session.set_remote(source, stream.rtp_address, stream.rtcp_address)
-        self.session.set_hold(stream.is_hold)
+    def _learn(self, description: sdp.SessionDescription, source: Side) -> int:
+        for index, media in enumerate(description.media):
+            if media.media == "audio" and media.port != 0:
+                stream = description.streams()[index]
+                if not stream.is_hold_address:
+                    self.session.set_remote(source, stream.rtp_address, stream.rtcp_address)
+                # Any one-way or inactive stream may legitimately carry no RTP at all (a phone
+                # on hold need not send music), so the inactivity watchdog pauses.
+                self.session.set_hold(stream.is_hold or stream.direction is not SENDRECV)
+                return index
+        raise sdp.SdpNotAcceptable("no audio stream in the session description")
 
     def close(self) -> None:
         self.session.close()

@@ -113,6 +113,7 @@ class ServeOverrides:
     rtp_ports: tuple[int, int] | None = None
     sip_trace: bool | None = None
     log_level: str | None = None
+    ring_timeout: float | None = None
     workers: int | None = None
 
 
@@ -129,7 +130,7 @@ def build_serve_options(
         rtp_ports=rtp or DEFAULT_RTP_PORTS,
         sip_trace=_first(overrides.sip_trace, file.sip_trace, False),
         log_level=_first(overrides.log_level, file.log_level, "info").upper(),
-        ring_timeout=file.ring_timeout or DEFAULT_RING_TIMEOUT,
+        ring_timeout=overrides.ring_timeout or file.ring_timeout or DEFAULT_RING_TIMEOUT,
         tenants_config=tenants,
         workers=overrides.workers or file.workers,
     )

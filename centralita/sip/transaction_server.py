@@ -52,20 +52,17 @@ def default_port(transport: str) -> int:
 def response_destination(request: Request, source: Address) -> Address:
     """Where responses to ``request`` go (RFC 3261 §18.2.2, RFC 3581 §4).
 
-    Stream transports answer over the connection the request came on. Datagrams go to
-    ``maddr`` if present, else to the source address; the port is the source port when the
-    client asked for ``rport``, else the Via sent-by port (default 5060).
+    Stream transports answer over the connection the request came on. Datagrams go to the
+    source address, from the socket they arrived on; the port is the source port when the
+    client asked for ``rport``, else the Via sent-by port (default 5060). ``maddr`` is
+    ignored: honouring it would let anyone aim our responses at a third party (the
+    reflection concern of RFC 3261 §26.1.5), and multicast responses have no use here.
     """
-    if source.reliable:
+    if source.reliable or "rport" in request.top_via.params:
         return source
     via = request.top_via
     port = via.port or default_port(via.transport)
-    maddr = via.params.get("maddr")
-    if maddr:
-        return Address(source.transport, maddr, port)
-    if "rport" in via.params:
-        return source
-    return Address(source.transport, source.host, port)
+    return Address(source.transport, source.host, port, source.connection)
 
 
 class ServerTransaction(Transaction):

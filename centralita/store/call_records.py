@@ -16,6 +16,7 @@ from centralita.store.unit import Unit
 _FIELDS = (
     "tenant_id",
     "call_id",
+    "owner",
     "direction",
     "caller",
     "caller_name",
@@ -40,6 +41,7 @@ class CallRecordFilter:
     until: datetime | None = None  # started_at < until
     direction: CallDirection | None = None
     status: CallStatus | None = None
+    owner: str | None = None  # one extension's own call log
     number: str | None = None  # caller, callee or answered_by
     limit: int | None = 100
     offset: int = 0
@@ -58,15 +60,25 @@ class CallRecordRepository:
     def add(self, record: CallRecord) -> None:
         row = CallRecordRow(**{name: getattr(record, name) for name in _FIELDS})
         with self._unit.write() as session:
-            if session.scalar(_by_call_id(record.tenant_id, record.call_id)) is not None:
-                raise AlreadyExists(f"call {record.call_id!r} is already recorded")
+            query = _by_call_id(record.tenant_id, record.call_id, record.owner)
+            if session.scalar(query) is not None:
+                raise AlreadyExists(
+                    f"call {record.call_id!r} is already recorded for {record.owner!r}"
+                )
             session.add(row)
             session.flush()
 
-    def get(self, tenant_id: int, call_id: str) -> CallRecord | None:
+    def get(self, tenant_id: int, call_id: str, owner: str) -> CallRecord | None:
+        """The row of ``owner``'s call log for the call."""
         with self._unit.read() as session:
-            row = session.scalar(_by_call_id(tenant_id, call_id))
+            row = session.scalar(_by_call_id(tenant_id, call_id, owner))
             return None if row is None else to_record(row)
+
+    def list_for_call(self, tenant_id: int, call_id: str) -> list[CallRecord]:
+        """Every row of one call (the caller's and the callee's), by owner."""
+        query = _by_call_id(tenant_id, call_id).order_by(CallRecordRow.owner)
+        with self._unit.read() as session:
+            return [to_record(row) for row in session.scalars(query)]
 
     def list(self, tenant_id: int, where: CallRecordFilter | None = None) -> list[CallRecord]:
         """The tenant's calls, newest first."""
@@ -75,9 +87,10 @@ class CallRecordRepository:
             return [to_record(row) for row in session.scalars(query)]
 
 
-def _by_call_id(tenant_id: int, call_id: str) -> Select[CallRecordRow]:
+def _by_call_id(tenant_id: int, call_id: str, owner: str | None = None) -> Select[CallRecordRow]:
     row = CallRecordRow
-    return select(row).where(row.tenant_id == tenant_id, row.call_id == call_id)
+    query = select(row).where(row.tenant_id == tenant_id, row.call_id == call_id)
+    return query if owner is None else query.where(row.owner == owner)
 
 
 def _filtered(tenant_id: int, where: CallRecordFilter) -> Select[CallRecordRow]:
@@ -91,6 +104,8 @@ def _filtered(tenant_id: int, where: CallRecordFilter) -> Select[CallRecordRow]:
         query = query.where(row.direction == where.direction)
     if where.status is not None:
         query = query.where(row.status == where.status)
+    if where.owner is not None:
+        query = query.where(row.owner == where.owner)
     if where.number is not None:
         number = where.number
         query = query.where(

@@ -84,10 +84,13 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One call of the call log. ``started_at``... are aware UTC datetimes."""
+    """One row of the call log: one call as one party (``owner``) saw it. An internal call
+    gives two rows with the same ``call_id``: the caller's outbound one and the callee's
+    inbound one. Datetimes are aware, in UTC."""
 
     tenant_id: int
     call_id: str
+    owner: str  # the extension whose call log this row belongs to
     direction: CallDirection
     caller: str
     callee: str

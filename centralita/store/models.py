@@ -151,6 +151,7 @@ class CallRecordRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     call_id: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str] = mapped_column(String(128))
     direction: Mapped[str] = mapped_column(
         Enum(*CALL_DIRECTIONS, name="direction", native_enum=False, create_constraint=True)
     )
@@ -170,7 +171,8 @@ class CallRecordRow(Base):
     routing_trace: Mapped[list[Any]] = mapped_column(JsonType, default=list)
 
     __table_args__ = (
-        UniqueConstraint("tenant_id", "call_id"),
+        UniqueConstraint("tenant_id", "call_id", "owner"),
         Index(None, "tenant_id", "started_at"),
+        Index(None, "tenant_id", "owner", "started_at"),
         CheckConstraint("wait_seconds >= 0 AND talk_seconds >= 0", name="durations"),
     )

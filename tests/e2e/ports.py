@@ -17,7 +17,7 @@ HIGH = 29999
 HOST = "127.0.0.1"
 
 _lock = threading.Lock()
-_MEMORY = 2500
+_MEMORY = 400
 _handed_out: dict[int, None] = {}  # insertion-ordered: oldest first
 _random = random.Random()
 

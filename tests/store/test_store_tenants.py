@@ -95,7 +95,8 @@ def test_removing_a_tenant_removes_what_it_owns(store: Store) -> None:
             CallRecord(
                 tenant_id=tenant.id,
                 call_id="call-1",
-                direction="internal",
+                owner="101",
+                direction="outbound",
                 caller="101",
                 callee="102",
                 started_at=datetime(2026, 1, 1, tzinfo=UTC),
@@ -106,11 +107,11 @@ def test_removing_a_tenant_removes_what_it_owns(store: Store) -> None:
     assert store.tenants.get_by_name("acme") is None
     assert store.extensions.list(acme.id) == []
     assert store.registrations.get_bindings(acme.id, "101", now=0.0) == []
-    assert store.call_records.get(acme.id, "call-1") is None
+    assert store.call_records.get(acme.id, "call-1", "101") is None
     # The other tenant keeps everything.
     assert len(store.extensions.list(beta.id)) == 1
     assert len(store.registrations.get_bindings(beta.id, "101", now=0.0)) == 1
-    assert store.call_records.get(beta.id, "call-1") is not None
+    assert store.call_records.get(beta.id, "call-1", "101") is not None
 
 
 def test_changing_the_domain_invalidates_the_ha1_values(store: Store) -> None:

@@ -131,6 +131,7 @@ def _create_call_records() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("call_id", sa.String(255), nullable=False),
+        sa.Column("owner", sa.String(128), nullable=False),
         sa.Column("direction", _enum(DIRECTIONS, "direction"), nullable=False),
         sa.Column("caller", sa.String(128), nullable=False),
         sa.Column("caller_name", sa.String(128), nullable=True),
@@ -151,13 +152,20 @@ def _create_call_records() -> None:
             name=op.f("fk_call_records_tenant_id_tenants"),
             ondelete="CASCADE",
         ),
-        sa.UniqueConstraint("tenant_id", "call_id", name=op.f("uq_call_records_tenant_id_call_id")),
+        sa.UniqueConstraint(
+            "tenant_id", "call_id", "owner", name=op.f("uq_call_records_tenant_id_call_id_owner")
+        ),
         sa.CheckConstraint(
             "wait_seconds >= 0 AND talk_seconds >= 0", name=op.f("ck_call_records_durations")
         ),
     )
     op.create_index(
         op.f("ix_call_records_tenant_id_started_at"), "call_records", ["tenant_id", "started_at"]
+    )
+    op.create_index(
+        op.f("ix_call_records_tenant_id_owner_started_at"),
+        "call_records",
+        ["tenant_id", "owner", "started_at"],
     )
 
 
