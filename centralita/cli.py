@@ -29,7 +29,7 @@ from centralita.config import (
     parse_port_range,
 )
 from centralita.config.demo import ensure_demo, generate_password, passwords_file_for
-from centralita.config.serve import LOG_LEVELS
+from centralita.config.serve import LOG_LEVELS, parse_digest_algorithms
 from centralita.config.tenants import check_hostname, check_number, check_slug
 from centralita.store import DATABASE_URL_ENV, Store, StoreError, TenantInfo
 
@@ -82,10 +82,11 @@ def _seconds_arg(value: str) -> float:
     return seconds
 
 
-def _workers_arg(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 256:
-        raise argparse.ArgumentTypeError(f"expected a number of processes 1-256, got {value!r}")
-    return int(value)
+def _algorithms_arg(value: str) -> tuple[str, ...]:
+    try:
+        return parse_digest_algorithms(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # -- parser --
@@ -133,7 +134,12 @@ def _add_serve(commands: Any) -> None:
         type=_seconds_arg,
         help="how long a call rings before it counts as unanswered (default: 60)",
     )
-    serve.add_argument("--workers", metavar="N", type=_workers_arg, help="default: one per core")
+    serve.add_argument(
+        "--digest-algorithms",
+        metavar="LIST",
+        type=_algorithms_arg,
+        help="digest challenges offered, in order: MD5, SHA-256 or both (default: MD5)",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -196,7 +202,7 @@ def _serve(args: argparse.Namespace) -> int:
         sip_trace=args.sip_trace,
         log_level=args.log_level,
         ring_timeout=args.ring_timeout,
-        workers=args.workers,
+        digest_algorithms=args.digest_algorithms,
     )
     options = build_serve_options(overrides, settings)
     # Imported here: the admin commands must not pay for (or depend on) the server stack.

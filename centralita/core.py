@@ -47,7 +47,6 @@ from centralita.sip.message import (
     new_tag,
     validate_request,
 )
-from centralita.sip.transaction_server import response_destination
 from centralita.sip.transaction import (
     AckTimedOut,
     CancelReceived,
@@ -59,6 +58,7 @@ from centralita.sip.transaction import (
     TransactionTimedOut,
     TransportFailed,
 )
+from centralita.sip.transaction_server import response_destination
 
 ACCEPT = "application/sdp"
 KNOWN_METHODS = frozenset(
@@ -102,7 +102,7 @@ class CoreSettings:
     # RFC 8760 §2.4 lists challenges by preference. MD5 comes first by default because many
     # deployed phones (and SIPp) answer only the topmost challenge and know only MD5; a
     # provider whose phones all speak SHA-256 puts it first.
-    digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     registrar: RegistrarPolicy = field(default_factory=RegistrarPolicy)
 
 

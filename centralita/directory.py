@@ -89,7 +89,7 @@ class Directory:
                         ended_at=_utc(draft.ended_at),
                         wait_seconds=draft.wait_seconds,
                         talk_seconds=draft.talk_seconds,
-                        status=draft.status.value,  # type: ignore[arg-type]
+                        status=draft.status.value,
                         answered_by=draft.answered_by,
                         hangup_cause=draft.hangup_cause,
                         routing_trace=draft.routing_trace,

@@ -91,7 +91,11 @@ class SipServer:
             self.layer,
             self,
             RelayedMedia(self.relay, self.media_ip, self._wake),
-            CoreSettings(ring_timeout=options.ring_timeout, auth_secret=_auth_secret()),
+            CoreSettings(
+                ring_timeout=options.ring_timeout,
+                auth_secret=_auth_secret(),
+                digest_algorithms=options.digest_algorithms,
+            ),
         )
         self._timer: asyncio.TimerHandle | None = None
         self._purge: asyncio.TimerHandle | None = None

@@ -208,7 +208,16 @@ def test_serve_merges_config_file_and_options(
     settings.write_text("rtp_ports: 30000-30100\nring_timeout: 20\nsip_trace: true\n" + TENANTS)
     argv = ["serve", "--config", str(settings), "--sip-listen", "127.0.0.1:25060", "[::1]:25060"]
     assert (
-        run(capsys, *argv, "--log-level", "DEBUG", "--workers", "2", "--ring-timeout", "7.5")[0]
+        run(
+            capsys,
+            *argv,
+            "--log-level",
+            "DEBUG",
+            "--digest-algorithms",
+            "sha-256,MD5",
+            "--ring-timeout",
+            "7.5",
+        )[0]
         == 0
     )
     (options,) = server
@@ -219,7 +228,7 @@ def test_serve_merges_config_file_and_options(
         7.5,
         True,
     )
-    assert (options.log_level, options.workers) == ("DEBUG", 2)
+    assert (options.log_level, options.digest_algorithms) == ("DEBUG", ("SHA-256", "MD5"))
     assert options.tenants_config is not None
     assert options.tenants_config.tenants[0].name == "acme"
 
@@ -231,8 +240,8 @@ def test_serve_refuses_bad_options(
     assert status == 2 and "argument --rtp-ports: expected LOW-HIGH, got '30000'" in err
     status, _, err = run(capsys, "serve", "--log-level", "loud")
     assert status == 2 and "argument --log-level: invalid choice: 'loud'" in err
-    status, _, err = run(capsys, "serve", "--workers", "0")
-    assert status == 2 and "argument --workers" in err
+    status, _, err = run(capsys, "serve", "--digest-algorithms", "MD5,SHA-1")
+    assert status == 2 and "argument --digest-algorithms: expected a list of MD5, SHA-256" in err
     status, _, err = run(capsys, "serve", "--ring-timeout", "-3")
     assert status == 2 and "argument --ring-timeout: expected seconds" in err
     settings = tmp_path / "pbx.yaml"

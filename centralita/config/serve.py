@@ -19,6 +19,12 @@ DEFAULT_SIP_LISTEN = "0.0.0.0:5060"
 DEFAULT_RTP_PORTS = (20000, 20999)
 DEFAULT_RING_TIMEOUT = 60.0
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+DIGEST_ALGORITHMS = ("MD5", "SHA-256")
+# Phones that answer only the topmost challenge and know only MD5 (SIPp, baresip 1.0, many
+# desk phones) fail when SHA-256 is offered at all, so SHA-256 is opt-in: list it first
+# when every phone of the installation supports RFC 8760.
+DEFAULT_DIGEST_ALGORITHMS = ("MD5",)
+DigestAlgorithm = Literal["MD5", "SHA-256"]
 T = TypeVar("T")
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -80,7 +86,7 @@ class ServerSettings(ConfigModel):
     sip_trace: bool | None = None
     log_level: LogLevel | None = None
     ring_timeout: float | None = Field(default=None, gt=0, le=3600)
-    workers: int | None = Field(default=None, ge=1, le=256)
+    digest_algorithms: list[DigestAlgorithm] | None = Field(default=None, min_length=1)
     tenants: list[TenantConfig] | None = None  # applied when the server starts
 
     @model_validator(mode="after")
@@ -101,7 +107,8 @@ class ServeOptions:
     log_level: str = "INFO"  # a logging level name
     ring_timeout: float = DEFAULT_RING_TIMEOUT
     tenants_config: TenantsConfig | None = None
-    workers: int | None = None  # None: one worker process per core
+    # Challenge order (RFC 8760 §2.4); MD5 alone by default: see DEFAULT_DIGEST_ALGORITHMS.
+    digest_algorithms: tuple[str, ...] = DEFAULT_DIGEST_ALGORITHMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +121,7 @@ class ServeOverrides:
     sip_trace: bool | None = None
     log_level: str | None = None
     ring_timeout: float | None = None
-    workers: int | None = None
+    digest_algorithms: tuple[str, ...] | None = None
 
 
 def build_serve_options(
@@ -132,8 +139,27 @@ def build_serve_options(
         log_level=_first(overrides.log_level, file.log_level, "info").upper(),
         ring_timeout=overrides.ring_timeout or file.ring_timeout or DEFAULT_RING_TIMEOUT,
         tenants_config=tenants,
-        workers=overrides.workers or file.workers,
+        digest_algorithms=_algorithms(overrides.digest_algorithms, file.digest_algorithms),
     )
+
+
+def parse_digest_algorithms(text: str) -> tuple[str, ...]:
+    """``MD5,SHA-256``: digest algorithms in the order challenges offer them."""
+    names = tuple(name.strip().upper() for name in text.split(","))
+    unknown = [name for name in names if name not in DIGEST_ALGORITHMS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ValueError(f"expected a list of {', '.join(DIGEST_ALGORITHMS)}, got {text!r}")
+    return names
+
+
+def _algorithms(cli: tuple[str, ...] | None, file: list[DigestAlgorithm] | None) -> tuple[str, ...]:
+    if cli:
+        return cli
+    if file:
+        if len(set(file)) != len(file):
+            raise ValueError("digest_algorithms lists an algorithm twice")
+        return tuple(file)
+    return DEFAULT_DIGEST_ALGORITHMS
 
 
 def _first(*values: T | None) -> T:

@@ -154,7 +154,9 @@ class Pbx:
             self.layer,
             FakeNetwork(),
             self.media,
-            CoreSettings(ring_timeout=ring_timeout, auth_secret=b"test-secret-of-32-bytes-exactly!!"),
+            CoreSettings(
+                ring_timeout=ring_timeout, auth_secret=b"test-secret-of-32-bytes-exactly!!"
+            ),
         )
         self.now = 1_800_000_000.0
         self.sent: list[tuple[Message, Address]] = []
@@ -226,9 +228,8 @@ def requests(out: list[tuple[Message, Address]], phone: Phone) -> list[Request]:
 
 def response_to(out: list[tuple[Message, Address]], phone: Phone, status: int) -> Response:
     found = [r for r in responses(out, phone) if r.status == status]
-    assert found, (
-        f"no {status} for {phone.number} in {[(type(m).__name__, getattr(m, 'status', getattr(m, 'method', ''))) for m, _ in out]}"
-    )
+    seen = [getattr(m, "status", getattr(m, "method", "")) for m, _ in out]
+    assert found, f"no {status} for {phone.number} among {seen}"
     return found[-1]
 
 

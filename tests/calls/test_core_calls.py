@@ -120,7 +120,7 @@ def test_unregistered_callee_is_480_and_missed(pbx: Pbx) -> None:
 def test_caller_cancel_cancels_forks_and_gives_487(pbx: Pbx) -> None:
     alice, bob = pbx.phone("101", 5001), pbx.phone("102", 5002)
     pbx.register(bob)
-    invite, invites = place_call(pbx, alice, bob)
+    _, invites = place_call(pbx, alice, bob)
     pbx.deliver(answer(invites[0], 180), bob.address)
     sent_invite = pbx.sent_invite_from(alice)
     cancel = alice.request(

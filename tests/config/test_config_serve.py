@@ -68,7 +68,7 @@ def test_command_line_wins_over_file_and_file_over_environment(
         rtp_ports=(40000, 40099),
         sip_trace=False,
         log_level="warning",
-        workers=2,
+        digest_algorithms=("SHA-256",),
     )
     options = build_serve_options(overrides, settings)
     assert options.database_url == "sqlite:///cli.db"
@@ -78,7 +78,7 @@ def test_command_line_wins_over_file_and_file_over_environment(
         False,
         "WARNING",
     )
-    assert options.workers == 2
+    assert options.digest_algorithms == ("SHA-256",)
     no_db_in_file = parse_model("sip_trace: false\n", ServerSettings)
     assert build_serve_options(ServeOverrides(), no_db_in_file).database_url == "sqlite:///env.db"
 

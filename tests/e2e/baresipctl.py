@@ -102,7 +102,9 @@ class Phone:
         self.recordings.mkdir(exist_ok=True)
         audio.write_tone(self.dir / "in.wav", self.tone_hz, self.tone_seconds)
         (self.dir / "config").write_text(self._config())
-        (self.dir / "accounts").write_text(self.account.line() + "\n")
+        # The account is created over ctrl_tcp once we listen (``uanew`` below), so its
+        # REGISTER_OK cannot happen before we are there to see it.
+        (self.dir / "accounts").write_text("")
         (self.dir / "contacts").write_text("")
         log = self._log_path.open("wb")
         self._proc = subprocess.Popen(
@@ -116,6 +118,7 @@ class Phone:
         self._sock = self._connect(timeout)
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
+        self.command("uanew", self.account.line())
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
