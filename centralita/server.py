@@ -25,13 +25,14 @@ from centralita.directory import Directory
 from centralita.media.ports import RtpPortPool
 from centralita.media.relay import MediaRelay
 from centralita.media.session import RelaySession
+from centralita.registrar.registrar import RegistrarPolicy
 from centralita.sip.address import Address
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import parse_message
 from centralita.sip.rejection import stateless_rejection
 from centralita.sip.transaction import TransactionLayer
 from centralita.store import Store
-from centralita.transport import ListenSpec, SipTransports
+from centralita.transport import ListenSpec, SipTransports, TransportOptions
 from centralita.transport.loop import event_loop_factory
 
 log = logging.getLogger("centralita.server")
@@ -79,7 +80,10 @@ class SipServer:
     def __init__(self, options: ServeOptions, store: Store) -> None:
         self.options = options
         self.store = store
-        self.transports = SipTransports()
+        # A phone registered over TCP keeps its connection open for calls to reach it; it
+        # need not send anything until it re-registers (RFC 5626 §3.5 keep-alives are optional).
+        idle = RegistrarPolicy().max_expires + 120.0
+        self.transports = SipTransports(TransportOptions(idle_timeout=idle))
         self.layer = TransactionLayer()
         self.specs = [spec for text in options.sip_listen for spec in ListenSpec.parse(text)]
         self.media_ip = _media_host(self.specs)
@@ -145,7 +149,10 @@ class SipServer:
         if self.options.sip_trace:
             trace.info(
                 "received",
-                extra={"fields": {"from": str(source), "sip": data.decode("utf-8", "replace")}},
+                extra={
+                    "call_id": _call_id_of(data),
+                    "fields": {"from": str(source), "sip": data.decode("utf-8", "replace")},
+                },
             )
         self._run(lambda: self.core.receive(message, source, now))
 
@@ -193,7 +200,10 @@ class SipServer:
             if self.options.sip_trace:
                 trace.info(
                     "sent",
-                    extra={"fields": {"to": str(dest), "sip": data.decode("utf-8", "replace")}},
+                    extra={
+                        "call_id": _call_id_of(data),
+                        "fields": {"to": str(dest), "sip": data.decode("utf-8", "replace")},
+                    },
                 )
             self.transports.send(data, dest)
 
@@ -220,14 +230,23 @@ class SipServer:
         self._schedule_purge()
 
 
+def _call_id_of(data: bytes) -> str | None:
+    """The Call-ID of a message for the trace, without a second parse (long or compact form)."""
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() in (b"call-id", b"i"):
+            return value.strip().decode("utf-8", "replace")
+    return None
+
+
 def _media_host(specs: list[ListenSpec]) -> str:
-    for spec in specs:
-        if spec.host not in ("0.0.0.0", "::", "localhost") and ":" not in spec.host:
-            return spec.host
-    for spec in specs:
-        if spec.host == "localhost":
-            return "127.0.0.1"
-    return "0.0.0.0"
+    """Where the RTP relay binds: the SIP address when the PBX listens on exactly one, else
+    every interface, dual-stack (each call's SDP then names the address towards its phone)."""
+    hosts = {"127.0.0.1" if spec.host == "localhost" else spec.host for spec in specs}
+    if len(hosts) == 1:
+        (host,) = hosts
+        return host
+    return "::"
 
 
 def _auth_secret() -> bytes:

@@ -103,7 +103,7 @@ class B2bua:
         anchor = None
         if invite.body:
             session = self.media.create(lambda: self._inactive.append(call))
-            anchor = MediaAnchor(session, self.media.media_ip)
+            anchor = MediaAnchor(session, self._media_addresses(source, target))
         call = Call(
             call_id=invite.call_id,
             tenant_id=target.tenant_id,
@@ -215,7 +215,11 @@ class B2bua:
         # Late offer: the 2xx holds the callee's offer, the caller answers in its ACK; the ACK
         # towards the callee waits for that answer (RFC 3261 §13.2.1, RFC 3264 §4).
         session = self.media.create(lambda: self._inactive.append(call))
-        call.anchor = MediaAnchor(session, self.media.media_ip)
+        addresses = {
+            Side.A: self._media_ip(call.caller_address),
+            Side.B: self._media_ip(b_leg.peer),
+        }
+        call.anchor = MediaAnchor(session, addresses)
         b_leg.deferred_ack = self.sig.build_ack(b_leg, invite)
         return self._relay_sdp(call, response.body, Side.B)
 
@@ -397,6 +401,17 @@ class B2bua:
         )
 
     # ---- small pieces ------------------------------------------------------------------------
+
+    def _media_addresses(self, caller: Address, target: CallTarget) -> dict[Side, str]:
+        callee = target.contacts[0][1] if target.contacts else caller
+        return {Side.A: self._media_ip(caller), Side.B: self._media_ip(callee)}
+
+    def _media_ip(self, peer: Address) -> str:
+        """The address a peer reaches our relay at: the relay's own when it is bound to one,
+        else the local address the system routes towards that peer from."""
+        if self.media.media_ip not in ("0.0.0.0", "::"):
+            return self.media.media_ip
+        return self.sig.network.local_address(peer.transport, peer.host)[0]
 
     def _relay_sdp(self, call: Call, body: bytes, source: Side) -> bytes:
         if call.anchor is None:

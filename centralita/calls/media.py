@@ -39,7 +39,7 @@ class MediaSession(Protocol):
 
 
 class MediaFactory(Protocol):
-    media_ip: str
+    media_ip: str  # where the relay listens; "0.0.0.0" or "::" when on every interface
 
     def create(self, on_inactive: Callable[[], None]) -> MediaSession: ...
 
@@ -52,10 +52,10 @@ class MediaAnchor:
     be used", so no phone sends media we would not relay.
     """
 
-    def __init__(self, session: MediaSession, media_ip: str) -> None:
+    def __init__(self, session: MediaSession, addresses: dict[Side, str]) -> None:
         self.session = session
-        self.media_ip = media_ip
-        self._origins = {side: sdp.LocalOrigin(media_ip) for side in Side}
+        self.addresses = addresses  # our media address as each side reaches it
+        self._origins = {side: sdp.LocalOrigin(addresses[side]) for side in Side}
 
     def relay(self, body: bytes, source: Side) -> bytes:
         """Learn where ``source`` wants RTP from its SDP; return the SDP for the other side."""
@@ -64,7 +64,8 @@ class MediaAnchor:
         target = source.other
         port = self.session.local_port(target)
         ports = [port if index == audio else 0 for index in range(len(description.media))]
-        rewritten = sdp.anchor(description, self.media_ip, ports, self._origins[target])
+        address = self.addresses[target]
+        rewritten = sdp.anchor(description, address, ports, self._origins[target])
         return bytes(rewritten)
 
     def _learn(self, description: sdp.SessionDescription, source: Side) -> int:

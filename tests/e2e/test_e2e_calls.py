@@ -17,6 +17,22 @@ pytestmark = pytest.mark.e2e
 
 
 def test_answered_call_carries_rtp_both_ways_and_ends_with_bye(pbx: Pbx, workdir: Path) -> None:
+    _answered_call_with_rtp(pbx, workdir)
+
+
+def test_relay_on_every_interface_names_the_address_towards_each_phone(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """Listening on IPv4 and IPv6 at once, the relay binds dual-stack and each SDP must carry
+    the address the phone reaches us at (here 127.0.0.1), never 0.0.0.0 or ::."""
+    server = Pbx(tmp_path / "pbx-dual", ring_timeout=RING_TIMEOUT)
+    server.extra_args = ("--sip-listen", f"[::1]:{server.sip_port}")
+    with server:
+        _answered_call_with_rtp(server, workdir)
+    assert "media=::" in server.log()
+
+
+def _answered_call_with_rtp(pbx: Pbx, workdir: Path) -> None:
     with RtpProbe(HOST, free_port()) as probe:
         callee = flows.start_callee(pbx, "102", "uas_answer", workdir, rtp_port=probe.port)
         caller = flows.call(pbx, "101", "102", "uac_call", workdir, rtp_echo=True, duration_ms=2000)
