@@ -17,7 +17,9 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from centralita.calls.appcall import AppCall, AppCalls, AppTarget
 from centralita.calls.b2bua import B2bua, CallTarget
 from centralita.calls.call import Party
 from centralita.calls.media import MediaFactory
@@ -26,6 +28,7 @@ from centralita.directory import Directory, ExtensionEntry, TenantEntry
 from centralita.logs import call_logger
 from centralita.records.outcome import CallSummary, Outcome
 from centralita.registrar.registrar import Registrar, RegistrarPolicy
+from centralita.routing.services import Service, service_for
 from centralita.sip import auth
 from centralita.sip.address import Address
 from centralita.sip.errors import (
@@ -90,6 +93,12 @@ class ChallengeRequired(Unauthorized):
         self.challenges = challenges
 
 
+class ApplicationRunner(Protocol):
+    """Starts the asyncio side of a call the PBX answers itself (the server implements it)."""
+
+    def start(self, call: AppCall, service: Service) -> None: ...
+
+
 class NotImplementedMethod(SipError):
     status_code = 501
     reason = "Not Implemented"
@@ -114,11 +123,14 @@ class UserAgentCore:
         network: Network,
         media: MediaFactory,
         settings: CoreSettings,
+        runner: ApplicationRunner | None = None,
     ) -> None:
         self.directory = directory
         self.layer = layer
         self.sig = Signalling(layer, network)
         self.b2bua = B2bua(self.sig, media, directory, ring_timeout=settings.ring_timeout)
+        self.apps = AppCalls(self.sig, directory)
+        self.runner = runner
         self.registrar = Registrar(directory, settings.registrar)
         self.authenticator = auth.DigestAuthenticator(
             settings.auth_secret, algorithms=settings.digest_algorithms
@@ -135,11 +147,12 @@ class UserAgentCore:
                 self._on_response(event, now)
             elif isinstance(event, CancelReceived):
                 # The layer answered the CANCEL itself (RFC 3261 §9.2); the INVITE gets 487.
-                self.b2bua.cancel(event.key, now)
+                self.b2bua.cancel(event.key, now) or self.apps.cancel(event.key, now)
             elif isinstance(event, TransactionTimedOut | TransportFailed):
                 self._on_timeout(event.key, now)
             elif isinstance(event, AckTimedOut):
                 self.b2bua.on_ack_timeout(event.call_id, now)
+                self.apps.on_ack_timeout(event.call_id, now)
 
     def receive(self, message: Message, source: Address, now: float) -> None:
         """A parsed message from the network. A request that fails the checks of RFC 3261
@@ -165,7 +178,8 @@ class UserAgentCore:
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request = event.request
         if event.key is None:  # an ACK for a 2xx: no transaction (RFC 3261 §17.2.3)
-            self.b2bua.on_in_dialog_request(request, None, event.source, now)
+            if not self.b2bua.on_in_dialog_request(request, None, event.source, now):
+                self.apps.on_in_dialog_request(request, None, event.source, now)
             return
         try:
             self._dispatch(event, now)
@@ -180,7 +194,10 @@ class UserAgentCore:
         request, key, source = event.request, event.key, event.source
         assert key is not None
         if request.to.tag is not None:
-            if not self.b2bua.on_in_dialog_request(request, key, source, now):
+            if not (
+                self.b2bua.on_in_dialog_request(request, key, source, now)
+                or self.apps.on_in_dialog_request(request, key, source, now)
+            ):
                 raise _no_dialog()
         elif request.method == "REGISTER":
             self._on_register(request, source, now, key)
@@ -235,6 +252,10 @@ class UserAgentCore:
         target_tenant = self._tenant_for(request.uri.host, fallback=tenant)
         if target_tenant.id != tenant.id:
             raise Forbidden("calls between tenants are not allowed")
+        service = service_for(callee_number)
+        if service is not None and self.runner is not None:
+            self._start_service(event, tenant, caller, callee_number, service, now)
+            return
         callee = self.directory.extension(tenant.id, callee_number)
         if callee is None:
             self.b2bua.call_log.call_ended(
@@ -256,6 +277,27 @@ class UserAgentCore:
             call_waiting=callee.call_waiting,
         )
         self.b2bua.place_call(request, event.key, event.source, target, now)
+
+    def _start_service(
+        self,
+        event: RequestReceived,
+        tenant: TenantEntry,
+        caller: ExtensionEntry,
+        dialled: str,
+        service: Service,
+        now: float,
+    ) -> None:
+        assert event.key is not None and self.runner is not None
+        target = AppTarget(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            domain=tenant.domain,
+            caller=_party(caller, tenant),
+            service=dialled,
+            trace=[{"node": "service", "kind": service.kind, "dialled": dialled}],
+        )
+        call = self.apps.start(event.request, event.key, event.source, target, now)
+        self.runner.start(call, service)
 
     def _options_response(self, request: Request) -> Response:
         # RFC 3261 §11.2: what we are able to do.

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable
 from typing import Protocol
 
-from centralita.sip import sdp
+from centralita.sip import offer_answer, sdp
 
 SENDRECV = sdp.Direction.SENDRECV
 
@@ -55,7 +55,7 @@ class MediaAnchor:
     def __init__(self, session: MediaSession, addresses: dict[Side, str]) -> None:
         self.session = session
         self.addresses = addresses  # our media address as each side reaches it
-        self._origins = {side: sdp.LocalOrigin(addresses[side]) for side in Side}
+        self._origins = {side: offer_answer.LocalOrigin(addresses[side]) for side in Side}
 
     def relay(self, body: bytes, source: Side) -> bytes:
         """Learn where ``source`` wants RTP from its SDP; return the SDP for the other side."""
@@ -65,7 +65,7 @@ class MediaAnchor:
         port = self.session.local_port(target)
         ports = [port if index == audio else 0 for index in range(len(description.media))]
         address = self.addresses[target]
-        rewritten = sdp.anchor(description, address, ports, self._origins[target])
+        rewritten = offer_answer.anchor(description, address, ports, self._origins[target])
         return bytes(rewritten)
 
     def _learn(self, description: sdp.SessionDescription, source: Side) -> int:

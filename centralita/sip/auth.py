@@ -1,4 +1,4 @@
-"""HTTP Digest authentication for SIP: the server side, plus the client computation.
+"""HTTP Digest authentication for SIP: the server side and the digest computation.
 
 RFC 3261 §22.4 adapts RFC 2617 Digest to SIP; RFC 7616 is the current Digest text and
 RFC 8760 brings its SHA-256 algorithm (and the "-sess" variants) to SIP.
@@ -20,6 +20,9 @@ yields ``STALE`` (the caller re-challenges with ``stale=true``, RFC 7616 §3.3).
 
 ``now`` must come from a clock every verifier shares (one host's monotonic clock, or wall time
 across hosts): the nonce carries the issuer's timestamp.
+
+The client side (answering a challenge) is ``centralita.sip.auth_client``; it shares this
+module's hashing (``ha1``, ``digest_response``) and auth-param grammar (``digest_params``).
 """
 
 from __future__ import annotations
@@ -43,14 +46,14 @@ __all__ = [
     "AuthOutcome",
     "AuthResult",
     "DigestAuthenticator",
-    "DigestChallenge",
     "DigestCredentials",
     "MalformedCredentials",
-    "build_authorization",
+    "canonical_algorithm",
     "credentials_for_realm",
+    "digest_params",
     "digest_response",
+    "escape_quoted",
     "ha1",
-    "parse_challenge",
     "parse_credentials",
     "uri_matches",
 ]
@@ -91,7 +94,7 @@ def ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str
     This is what the store keeps instead of the password; ``algorithm`` is "MD5" or
     "SHA-256" (a "-sess" name gives the same value: the session part needs the nonce).
     """
-    canonical = _canonical_algorithm(algorithm)
+    canonical = canonical_algorithm(algorithm)
     if canonical is None:
         raise ValueError(f"unsupported digest algorithm {algorithm!r}")
     return _hash(canonical, f"{username}:{realm}:{password}")
@@ -124,8 +127,8 @@ def digest_response(
     return _hash(algorithm, f"{ha1_hex}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
-def _canonical_algorithm(name: str) -> str | None:
-    # Algorithm names are compared case-insensitively (RFC 7616 §3.3).
+def canonical_algorithm(name: str) -> str | None:
+    """Our spelling of a supported algorithm name, or None (RFC 7616 §3.3: case-insensitive)."""
     return _ALGORITHMS.get(name.upper())
 
 
@@ -190,13 +193,26 @@ def _parse_params(text: str) -> dict[str, str]:
     return params
 
 
-def _split_scheme(value: str) -> tuple[str, str]:
+def digest_params(value: str, what: str) -> dict[str, str]:
+    """The auth-params of a Digest challenge or credentials value, names lower-cased.
+
+    ``MalformedCredentials`` if the scheme is not Digest (the message says "not ``what``")
+    or the list is not valid auth-param syntax.
+    """
     if _CTL.search(value):
         raise MalformedCredentials("control character in auth header")
     match = _SCHEME.fullmatch(value)
     if match is None:
         raise MalformedCredentials("empty auth header")
-    return match.group(1), match.group(2)
+    scheme, rest = match.group(1), match.group(2)
+    if scheme.lower() != "digest":
+        raise MalformedCredentials(f"not {what}: {scheme[:20]!r}")
+    return _parse_params(rest)
+
+
+def escape_quoted(text: str) -> str:
+    """``text`` escaped for the inside of a quoted-string (RFC 3261 §25.1 quoted-pair)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # --- credentials -------------------------------------------------------------------------
@@ -230,10 +246,7 @@ def parse_credentials(value: str) -> DigestCredentials:
 
     Unknown parameters are ignored (RFC 7616 §3.4); qop/algorithm/nc are accepted quoted too.
     """
-    scheme, rest = _split_scheme(value)
-    if scheme.lower() != "digest":
-        raise MalformedCredentials(f"not Digest credentials: {scheme[:20]!r}")
-    params = _parse_params(rest)
+    params = digest_params(value, "Digest credentials")
     missing = [name for name in _REQUIRED if name not in params]
     if missing:
         raise MalformedCredentials(f"Digest credentials lack {', '.join(missing)}")
@@ -252,7 +265,7 @@ def parse_credentials(value: str) -> DigestCredentials:
         nonce=params["nonce"],
         uri=params["uri"],
         response=params["response"],
-        algorithm=_canonical_algorithm(algorithm) or algorithm,
+        algorithm=canonical_algorithm(algorithm) or algorithm,
         qop=qop.lower() if qop is not None else None,
         nc=nc if qop is not None else None,
         cnonce=cnonce,
@@ -355,7 +368,7 @@ class DigestAuthenticator:
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the nonce secret must be at least 16 bytes")
-        canonical = [_canonical_algorithm(name) for name in algorithms]
+        canonical = [canonical_algorithm(name) for name in algorithms]
         if not canonical or None in canonical:
             raise ValueError(f"unsupported digest algorithms {algorithms!r}")
         if not qop_options or not set(qop_options) <= _QOPS:
@@ -376,7 +389,7 @@ class DigestAuthenticator:
         qop = ",".join(self._qops)
         tail = ", stale=true" if stale else ""
         return [
-            f'Digest realm="{_quote(realm)}", nonce="{nonce}", algorithm={algorithm}, '
+            f'Digest realm="{escape_quoted(realm)}", nonce="{nonce}", algorithm={algorithm}, '
             f'qop="{qop}"{tail}'
             for algorithm in self._algorithms
         ]
@@ -506,85 +519,3 @@ class DigestAuthenticator:
     def tracked_nonces(self) -> int:
         """How many nonce-counts are remembered (bounded; for tests and metrics)."""
         return len(self._counts)
-
-
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-# --- client side (outbound registrations to trunks, and tests) ---------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DigestChallenge:
-    """A parsed Digest WWW-Authenticate / Proxy-Authenticate value (RFC 7616 §3.3)."""
-
-    realm: str
-    nonce: str
-    algorithm: str = "MD5"
-    qop_options: tuple[str, ...] = ()
-    opaque: str | None = None
-    stale: bool = False
-
-
-def parse_challenge(value: str) -> DigestChallenge:
-    scheme, rest = _split_scheme(value)
-    if scheme.lower() != "digest":
-        raise MalformedCredentials(f"not a Digest challenge: {scheme[:20]!r}")
-    params = _parse_params(rest)
-    if "realm" not in params or "nonce" not in params:
-        raise MalformedCredentials("Digest challenge lacks realm or nonce")
-    qops = tuple(q.strip().lower() for q in params.get("qop", "").split(",") if q.strip())
-    algorithm = params.get("algorithm", "MD5")
-    return DigestChallenge(
-        realm=params["realm"],
-        nonce=params["nonce"],
-        algorithm=_canonical_algorithm(algorithm) or algorithm,
-        qop_options=qops,
-        opaque=params.get("opaque"),
-        stale=params.get("stale", "").lower() == "true",
-    )
-
-
-def build_authorization(
-    challenge: DigestChallenge,
-    *,
-    username: str,
-    password: str,
-    method: str,
-    uri: str,
-    nc: int = 1,
-    cnonce: str | None = None,
-    body: bytes = b"",
-) -> str:
-    """An Authorization value answering ``challenge`` (qop=auth preferred when offered)."""
-    if _canonical_algorithm(challenge.algorithm) is None:
-        raise ValueError(f"unsupported digest algorithm {challenge.algorithm!r}")
-    qop = next((q for q in ("auth", "auth-int") if q in challenge.qop_options), None)
-    nc_text = f"{nc:08x}" if qop else None
-    cnonce = (cnonce or secrets.token_hex(8)) if qop else None
-    secret = ha1(username, challenge.realm, password, challenge.algorithm)
-    response = digest_response(
-        secret,
-        algorithm=challenge.algorithm,
-        nonce=challenge.nonce,
-        method=method,
-        uri=uri,
-        qop=qop,
-        nc=nc_text,
-        cnonce=cnonce,
-        body=body,
-    )
-    parts = [
-        f'username="{_quote(username)}"',
-        f'realm="{_quote(challenge.realm)}"',
-        f'nonce="{_quote(challenge.nonce)}"',
-        f'uri="{_quote(uri)}"',
-        f'response="{response}"',
-        f"algorithm={challenge.algorithm}",
-    ]
-    if qop:
-        parts += [f"qop={qop}", f"nc={nc_text}", f'cnonce="{_quote(cnonce or "")}"']
-    if challenge.opaque is not None:
-        parts.append(f'opaque="{_quote(challenge.opaque)}"')
-    return "Digest " + ", ".join(parts)

@@ -15,7 +15,7 @@ from centralita.calls.media import Side
 from centralita.core import CoreSettings, UserAgentCore
 from centralita.directory import Directory
 from centralita.sip.address import Address
-from centralita.sip.auth import build_authorization, parse_challenge
+from centralita.sip.auth_client import build_authorization, parse_challenge
 from centralita.sip.message import Message, Request, Response, new_branch, parse_message
 from centralita.sip.transaction import TransactionLayer
 from centralita.store import Store

@@ -11,16 +11,14 @@ from hypothesis import strategies as st
 from centralita.sip.auth import (
     AuthResult,
     DigestAuthenticator,
-    DigestChallenge,
     MalformedCredentials,
-    build_authorization,
     credentials_for_realm,
     digest_response,
     ha1,
-    parse_challenge,
     parse_credentials,
     uri_matches,
 )
+from centralita.sip.auth_client import DigestChallenge, build_authorization, parse_challenge
 from centralita.sip.errors import SipError
 
 SECRET = b"0123456789abcdef0123456789abcdef"

@@ -7,17 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from centralita.sip.errors import NotAcceptableHere
+from centralita.sip.offer_answer import LocalOrigin, anchor, answer
 from centralita.sip.sdp import (
     Connection,
     Direction,
-    LocalOrigin,
     MediaDescription,
     Origin,
     SdpError,
     SdpNotAcceptable,
     SessionDescription,
-    anchor,
-    answer,
 )
 
 
