@@ -157,7 +157,9 @@ def report(step: Step) -> str:
     return (
         f"rate {step.rate:6.1f}/s  ok {step.succeeded:5d}/{step.attempted:<5d} "
         f"failed {step.failed:4d}  rtt p50 {p50:5.1f} p95 {p95:5.1f} p99 {p99:5.1f} ms  "
-        f"pbx cpu {100 * step.cpu_seconds / step.wall_seconds:5.1f}%  rss {step.rss_mib:6.1f} MiB  "
+        f"pbx cpu {100 * step.cpu_seconds / step.wall_seconds:5.1f}% "
+        f"({1000 * step.cpu_seconds / max(1, step.succeeded + step.failed):4.1f} ms/call)  "
+        f"rss {step.rss_mib:6.1f} MiB  "
         f"host {100 * step.host_busy:5.1f}% of {os.cpu_count()} cores"
     )
 

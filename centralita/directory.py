@@ -8,13 +8,24 @@ the database (DESIGN.md: "every feature reaches storage through store/").
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from centralita.records.outcome import CallSummary, drafts
 from centralita.store import Store
 from centralita.store.entities import Binding, CallRecord, ExtensionInfo, TenantInfo
+from centralita.store.tenants import normalize_domain
 
 TenantEntry = TenantInfo
+
+# Every request looks its tenant up by domain, an INVITE twice (caller's and Request-URI's),
+# while tenants change only on administration. Answers, unknown domains included, are kept this
+# long: a tenant added, renamed or removed is seen by the SIP side within these seconds.
+TENANT_CACHE_SECONDS = 5.0
+# Unknown domains are cached too (a scanner sends many); past this many entries the cache
+# starts over rather than grow without bound.
+TENANT_CACHE_ENTRIES = 1024
 
 
 class ExtensionEntry:
@@ -29,16 +40,40 @@ class ExtensionEntry:
 
 
 class Directory:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        tenant_ttl: float = TENANT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
+        self._tenant_ttl = tenant_ttl
+        self._clock = clock
+        self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
+        self._default: tuple[float, TenantInfo | None] | None = None
 
     # ---- tenants and extensions -------------------------------------------------------------
 
     def tenant_by_domain(self, domain: str) -> TenantInfo | None:
-        return self.store.tenants.get_by_domain(domain)
+        key = normalize_domain(domain)
+        now = self._clock()
+        cached = self._tenants.get(key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        tenant = self.store.tenants.get_by_domain(key)
+        if len(self._tenants) >= TENANT_CACHE_ENTRIES:
+            self._tenants.clear()
+        self._tenants[key] = (now + self._tenant_ttl, tenant)
+        return tenant
 
     def default_tenant(self) -> TenantInfo | None:
-        return self.store.tenants.get_default()
+        now = self._clock()
+        if self._default is not None and now < self._default[0]:
+            return self._default[1]
+        tenant = self.store.tenants.get_default()
+        self._default = (now + self._tenant_ttl, tenant)
+        return tenant
 
     def extension(self, tenant_id: int, number: str) -> ExtensionEntry | None:
         info = self.store.extensions.get(tenant_id, number) if number else None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 
 from centralita.store.entities import CallDirection, CallRecord, CallStatus
 from centralita.store.errors import AlreadyExists
@@ -30,6 +30,20 @@ _FIELDS = (
     "answered_by",
     "hangup_cause",
     "routing_trace",
+)
+
+
+# Whether a call is already in an owner's log, asked once per record written (twice per call).
+# Built once with bound parameters: building a SELECT costs more than running it on SQLite, and
+# the id is all the check needs (no ORM row to load).
+_RECORDED = (
+    select(CallRecordRow.id)
+    .where(
+        CallRecordRow.tenant_id == bindparam("tenant_id"),
+        CallRecordRow.call_id == bindparam("call_id"),
+        CallRecordRow.owner == bindparam("owner"),
+    )
+    .limit(1)
 )
 
 
@@ -60,8 +74,8 @@ class CallRecordRepository:
     def add(self, record: CallRecord) -> None:
         row = CallRecordRow(**{name: getattr(record, name) for name in _FIELDS})
         with self._unit.write() as session:
-            query = _by_call_id(record.tenant_id, record.call_id, record.owner)
-            if session.scalar(query) is not None:
+            key = {"tenant_id": record.tenant_id, "call_id": record.call_id, "owner": record.owner}
+            if session.scalar(_RECORDED, key) is not None:
                 raise AlreadyExists(
                     f"call {record.call_id!r} is already recorded for {record.owner!r}"
                 )
