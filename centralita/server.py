@@ -15,17 +15,25 @@ import secrets
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from centralita import logs
+from centralita.calls.appcall import AppCall
 from centralita.calls.media import MediaSession, Side
 from centralita.config.apply import apply as apply_tenants
 from centralita.config.serve import ServeOptions
 from centralita.core import CoreSettings, UserAgentCore
 from centralita.directory import Directory
+from centralita.live import LiveCall, MediaServices, run_service
+from centralita.media.conference import ConferenceRooms
+from centralita.media.moh import MusicLibrary
 from centralita.media.ports import RtpPortPool
+from centralita.media.prompts import PromptLibrary
 from centralita.media.relay import MediaRelay
+from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
 from centralita.registrar.registrar import RegistrarPolicy
+from centralita.routing.services import Service
 from centralita.sip.address import Address
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import parse_message
@@ -101,6 +109,8 @@ class SipServer:
                 digest_algorithms=options.digest_algorithms,
             ),
         )
+        self.applications = Applications(self, Path(options.data_dir))
+        self.core.runner = self.applications
         self._timer: asyncio.TimerHandle | None = None
         self._purge: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -134,6 +144,7 @@ class SipServer:
             self._timer.cancel()
         if self._purge is not None:
             self._purge.cancel()
+        await self.applications.close()
         self.relay.close()
         await self.transports.close()
 
@@ -170,6 +181,10 @@ class SipServer:
         response = stateless_rejection(data, error)
         if response is not None:
             self.transports.send(response, source)
+
+    def drive(self, step: Callable[[float], None]) -> None:
+        """Run one sans-I/O step (an application's command) and send what it produced."""
+        self._run(lambda: step(time.time()))
 
     def _wake(self) -> None:
         if self._loop is not None:
@@ -228,6 +243,34 @@ class SipServer:
         except Exception:
             log.exception("purging expired registrations failed")
         self._schedule_purge()
+
+
+class Applications:
+    """Runs the asyncio side of calls the PBX answers itself (the core's ApplicationRunner)."""
+
+    def __init__(self, server: SipServer, data_dir: Path) -> None:
+        self.server = server
+        self.services = MediaServices(
+            endpoints=lambda: MediaEndpoint(server.relay.ports.allocate()),
+            prompts=PromptLibrary(data_dir / "prompts", tenant_dir=data_dir / "tenants"),
+            music=MusicLibrary(data_dir / "tenants"),
+            rooms=ConferenceRooms(time.monotonic),
+            media_ip=lambda call: server.core.b2bua.media_ip(call.peer),
+            recordings=data_dir / "recordings",
+            clock=time.monotonic,
+        )
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, call: AppCall, service: Service) -> None:
+        live = LiveCall(call, self.server.core.apps, self.server.drive, self.services)
+        task = asyncio.get_running_loop().create_task(run_service(live, service))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _call_id_of(data: bytes) -> str | None:

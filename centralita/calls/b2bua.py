@@ -216,8 +216,8 @@ class B2bua:
         # towards the callee waits for that answer (RFC 3261 §13.2.1, RFC 3264 §4).
         session = self.media.create(lambda: self._inactive.append(call))
         addresses = {
-            Side.A: self._media_ip(call.caller_address),
-            Side.B: self._media_ip(b_leg.peer),
+            Side.A: self.media_ip(call.caller_address),
+            Side.B: self.media_ip(b_leg.peer),
         }
         call.anchor = MediaAnchor(session, addresses)
         b_leg.deferred_ack = self.sig.build_ack(b_leg, invite)
@@ -404,9 +404,9 @@ class B2bua:
 
     def _media_addresses(self, caller: Address, target: CallTarget) -> dict[Side, str]:
         callee = target.contacts[0][1] if target.contacts else caller
-        return {Side.A: self._media_ip(caller), Side.B: self._media_ip(callee)}
+        return {Side.A: self.media_ip(caller), Side.B: self.media_ip(callee)}
 
-    def _media_ip(self, peer: Address) -> str:
+    def media_ip(self, peer: Address) -> str:
         """The address a peer reaches our relay at: the relay's own when it is bound to one,
         else the local address the system routes towards that peer from."""
         if self.media.media_ip not in ("0.0.0.0", "::"):

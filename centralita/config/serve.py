@@ -107,6 +107,7 @@ class ServeOptions:
     log_level: str = "INFO"  # a logging level name
     ring_timeout: float = DEFAULT_RING_TIMEOUT
     tenants_config: TenantsConfig | None = None
+    data_dir: str = "var"  # prompts cache, tenants' uploads, recordings
     # Challenge order (RFC 8760 §2.4); MD5 alone by default: see DEFAULT_DIGEST_ALGORITHMS.
     digest_algorithms: tuple[str, ...] = DEFAULT_DIGEST_ALGORITHMS
 

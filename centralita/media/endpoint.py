@@ -2,7 +2,9 @@
 
 Packets received on an endpoint's socket are handed to the twin socket of the *other*
 endpoint of the session, which sends them to its own remote. No decoding: the relay passes
-packets through untouched, which is right when both legs negotiated the same codec.
+packets through untouched, which is right when both legs negotiated the same codec. When
+they did not, or a leg uses SRTP, the session installs a transform per socket
+(:mod:`centralita.media.transform`) that the packet goes through before it is sent on.
 
 The per-packet path (``_Stream.on_readable``) is deliberately flat: one ``recvfrom_into`` into
 a shared buffer, a header check on one octet, the latch test, one ``sendto`` of a memoryview
@@ -35,6 +37,8 @@ from centralita.media.stats import StreamStats
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+# Turns a received packet into the packet for the other leg, or None to drop it.
+PacketTransform = Callable[[bytes], bytes | None]
 
 
 class ReceiveBuffer:
@@ -50,7 +54,7 @@ class ReceiveBuffer:
 class _Stream:
     """One socket of an endpoint: RTP, or RTCP on the port above it."""
 
-    __slots__ = ("buffer", "clock", "latch", "min_length", "peer", "sock", "stats")
+    __slots__ = ("buffer", "clock", "latch", "min_length", "peer", "sock", "stats", "transform")
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class _Stream:
         self.buffer = buffer
         self.stats = StreamStats()
         self.peer: _Stream | None = None
+        self.transform: PacketTransform | None = None
 
     def on_readable(self) -> None:
         buffer = self.buffer
@@ -94,10 +99,25 @@ class _Stream:
         if peer is None or destination is None:
             stats.dropped_unrouted += 1
             return
+        if self.transform is not None:
+            self._send_transformed(self.transform, length, peer.sock, destination)
+            return
         try:
             peer.sock.sendto(buffer.view[:length], destination)
         except OSError:
             stats.send_errors += 1
+
+    def _send_transformed(
+        self, transform: PacketTransform, length: int, sock: socket.socket, destination: SockAddr
+    ) -> None:
+        # Packets the transform drops are counted by the transform itself.
+        packet = transform(bytes(self.buffer.view[:length]))
+        if packet is None:
+            return
+        try:
+            sock.sendto(packet, destination)
+        except OSError:
+            self.stats.send_errors += 1
 
 
 class RelayEndpoint:
@@ -189,6 +209,12 @@ class RelayEndpoint:
             rtcp_address = self._normalise(rtcp)
         self._rtp.latch.announce(rtp_address)
         self._rtcp.latch.announce(rtcp_address)
+
+    def set_transforms(self, rtp: PacketTransform | None, rtcp: PacketTransform | None) -> None:
+        """What happens to packets received here before they leave from the peer (None: they
+        pass untouched)."""
+        self._rtp.transform = rtp
+        self._rtcp.transform = rtcp
 
     def connect(self, peer: RelayEndpoint, loop: asyncio.AbstractEventLoop) -> None:
         """Start reading; what arrives here leaves from ``peer``'s sockets."""

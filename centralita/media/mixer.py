@@ -10,7 +10,8 @@ Sans-I/O. Each participant's decoded frames go into its own :class:`JitterBuffer
    hears the room);
 2. the contributions form an ``(N, 160)`` float32 block; the room sum is computed once and each
    listener's mix is ``sum - own contribution`` (one broadcast subtraction, O(N) not O(N²));
-3. join/leave tones and announcements are added to every listener's mix;
+3. join/leave tones (tones.py's "join"/"leave" unless the caller gives its own) and
+   announcements are added to every listener's mix, the newcomer's included;
 4. level normalisation: a soft-knee peak limiter per listener row (:class:`SoftLimiter`). Below
    the knee (-6 dBFS) the gain is exactly 1, so a single talker, or a few quiet ones, pass
    bit-exact; above it the peak is bent smoothly under the ceiling, so several loud talkers
@@ -30,6 +31,7 @@ block; see bench/mixing.py for figures.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -100,6 +102,13 @@ def render(source: AudioSource) -> Pcm:
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
+@functools.cache
+def _default_tone(kind: str) -> Pcm:
+    pcm = render(tone_for(kind))
+    pcm.flags.writeable = False
+    return pcm
+
+
 class _PcmSource:
     """An array played once, as an AudioSource."""
 
@@ -147,8 +156,8 @@ class ConferenceMixer:
     ) -> None:
         self._jitter = _Jitter(jitter_depth, jitter_max_depth, adaptive_jitter, conceal)
         self.limiter = limiter or SoftLimiter()
-        self.join_tone = render(tone_for("join")) if join_tone is None else join_tone
-        self.leave_tone = render(tone_for("leave")) if leave_tone is None else leave_tone
+        self.join_tone = _default_tone("join") if join_tone is None else join_tone
+        self.leave_tone = _default_tone("leave") if leave_tone is None else leave_tone
         self._participants: dict[str, _Participant] = {}
         self._announcements: list[AudioSource] = []
         self._now = 0.0

@@ -105,6 +105,12 @@ PROMPTS: dict[str, dict[str, str]] = {
         "es": "Marque el número de extensión.",
         "ru": "Наберите добавочный номер.",
     },
+    "enter_digits": {
+        "en": "Keypad test. Press some keys, then the pound key.",
+        "es": "Prueba de teclado. Pulse algunas teclas y después la tecla almohadilla.",
+        "ru": "Проверка клавиатуры. Нажмите несколько клавиш, затем решётку.",
+    },
+    "you_pressed": {"en": "You pressed", "es": "Ha pulsado", "ru": "Вы нажали"},
     "thank_you": {"en": "Thank you.", "es": "Gracias.", "ru": "Спасибо."},
     "goodbye": {"en": "Goodbye.", "es": "Adiós.", "ru": "До свидания."},
 }

@@ -14,6 +14,8 @@ follows RFC 3550 Appendix A.1/A.3/A.8 with time passed in as ``now``.
 from __future__ import annotations
 
 import random
+import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +30,9 @@ from aiortp.packet import (
     RtcpSrPacket,
 )
 from aiortp.packet import RtpPacket as _AiortpRtpPacket
+
+from centralita.media.audio import FRAME_MS
+from centralita.media.dtmf import EventPacket
 
 # RFC 3550 §6.5: SDES item type 1 is the canonical name (CNAME).
 SDES_CNAME = 1
@@ -413,3 +418,107 @@ class RtcpReporter:
     def _delay(self) -> float:
         # RFC 3550 §6.3.1: randomised over [0.5, 1.5] times the interval, to avoid bunching.
         return self.interval * random.uniform(0.5, 1.5)
+
+
+_Planned = tuple[int, bytes, int, bool]  # payload type, payload, timestamp, marker
+
+
+class OutgoingStream:
+    """The stream we send, sans-I/O: header state (RFC 3550 §5.1: our SSRC, random initial
+    sequence number and timestamp) and the RFC 4733 key presses queued on it.
+
+    ``tick(audio)`` is one 20 ms step: the packets to send now. The timestamp advances one
+    frame every tick whatever is sent, so the audio after a key press (or after a spell with
+    nowhere to send) carries the time that passed; sequence numbers advance only for packets
+    really sent, so the receiver sees no loss.
+    """
+
+    __slots__ = (
+        "_events",
+        "_talkspurt",
+        "event_payload_type",
+        "frame_units",
+        "payload_type",
+        "sequence",
+        "ssrc",
+        "timestamp",
+    )
+
+    def __init__(
+        self, ssrc: int, payload_type: int, event_payload_type: int | None, clock_rate: int
+    ) -> None:
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.event_payload_type = event_payload_type
+        self.frame_units = clock_rate * FRAME_MS // 1000
+        self.sequence = secrets.randbits(16)
+        self.timestamp = secrets.randbits(32)
+        self._talkspurt = True
+        self._events: deque[_KeyPress] = deque()
+
+    def queue_event(self, packets: list[EventPacket]) -> None:
+        """A key press (``dtmf.Rfc4733Sender(...).packets()``), sent after those queued."""
+        self._events.append(_KeyPress(packets))
+
+    def skip(self, ticks: int) -> None:
+        """Time passed without ticks (a stalled event loop): move the timestamp on."""
+        self.timestamp = (self.timestamp + ticks * self.frame_units) & 0xFFFFFFFF
+
+    def tick(self, audio: Callable[[], bytes], *, sending: bool = True) -> list[RtpPacket]:
+        """This tick's packets; ``audio()`` gives the frame's payload (called when no key
+        press is under way, also when not ``sending``, so a playing source keeps time)."""
+        timestamp = self.timestamp
+        self.skip(1)
+        if self._events and self.event_payload_type is not None:
+            planned = self._event_packets(self._events[0], timestamp)
+        else:
+            planned = [(self.payload_type, audio(), timestamp, self._talkspurt)]
+            # RFC 3551 §4.1: the marker starts a talkspurt; we send continuously.
+            self._talkspurt = False
+        return [self._number(*fields) for fields in planned] if sending else []
+
+    def _event_packets(
+        self, press: _KeyPress, timestamp: int
+    ) -> list[tuple[int, bytes, int, bool]]:
+        # RFC 4733 §2.5.1: the audio stops while the key is down; every packet of the press
+        # carries the timestamp of the tick it began on (plus a segment offset, §2.5.1.3).
+        assert self.event_payload_type is not None
+        if press.start_timestamp is None:
+            press.start_timestamp = timestamp
+        planned = [
+            (
+                self.event_payload_type,
+                packet.payload,
+                (press.start_timestamp + packet.timestamp_offset) & 0xFFFFFFFF,
+                packet.marker,
+            )
+            for packet in press.due(FRAME_MS)
+        ]
+        if not press.packets:
+            self._events.popleft()
+            self._talkspurt = True  # the audio resumes after the event: a new talkspurt
+        return planned
+
+    def _number(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> RtpPacket:
+        packet = RtpPacket(payload_type, self.sequence, timestamp, self.ssrc, payload, marker)
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        return packet
+
+
+class _KeyPress:
+    """``Rfc4733Sender``'s schedule of one key press, played out from the tick the key went
+    down (each packet leaves on the first tick at or after its ``send_at_ms``)."""
+
+    __slots__ = ("elapsed_ms", "packets", "start_timestamp")
+
+    def __init__(self, packets: list[EventPacket]) -> None:
+        self.packets = deque(packets)
+        self.elapsed_ms = 0
+        self.start_timestamp: int | None = None
+
+    def due(self, tick_ms: int) -> list[EventPacket]:
+        self.elapsed_ms += tick_ms
+        due: list[EventPacket] = []
+        while self.packets and self.packets[0].send_at_ms <= self.elapsed_ms:
+            due.append(self.packets.popleft())
+        return due

@@ -7,10 +7,11 @@ hold) its audio starts and ends here. Every 20 ms ``tick(now)``:
   the negotiated codec, in an RTP packet with our SSRC, the next sequence number and a
   timestamp that advances by one frame's worth of the codec's clock (RFC 3550 §5.1; random
   initial values). The marker bit starts each talkspurt: the first packet, and the first audio
-  after a DTMF event (RFC 3551 §4.1). While an RFC 4733 event is being sent it replaces the
-  audio (§2.5.1): a start packet with the marker, an update per tick, three end packets, all
-  with the timestamp of the tick the event began; the audio timeline keeps running meanwhile,
-  so the audio resumes with a timestamp that covers the event's time.
+  after a DTMF event (RFC 3551 §4.1). While an RFC 4733 key press is being sent it replaces
+  the audio (§2.5.1), on ``dtmf.Rfc4733Sender``'s schedule: a first packet with the marker,
+  updates every 50 ms, three end packets, all with the timestamp of the tick the key went
+  down; the audio timeline keeps running meanwhile, so the audio resumes with a timestamp
+  that covers the key press (``rtp.OutgoingStream``).
 - receive: packets that arrived since the last tick have been verified (SRTP), admitted by the
   symmetric-RTP latch (``latching.Latch``: RFC 4961, RFC 7362), counted for reception reports
   (RFC 3550 A.1/A.3/A.8), decoded and queued in the jitter buffer (``jitter.JitterBuffer``);
@@ -31,8 +32,8 @@ concrete reasons: it binds its own sockets from a local address (our ports come 
 ``RtpPortPool``, shared with the relay); its transport sends straight to the socket, so there
 is no place for SRTP protect/unprotect; its latching follows any source at once (the RTP-bleed
 hijack our ``Latch`` prevents); its ``DtmfSender`` sends a whole digit in one burst instead of
-one packet per 20 ms and sets the marker on the first *end* packet, not the start packet
-(RFC 4733 §2.5.1.3); its jitter buffer emits frames when packets arrive, not on a clock; its
+paced updates and sets the marker on the first *end* packet instead of the first packet
+(RFC 4733 §2.5.1.2); its jitter buffer emits frames when packets arrive, not on a clock; its
 statistics and RTCP timing read ``time.monotonic()`` themselves (no fake clock); and its
 ``MediaClock.stop()`` is a coroutine while ``close()`` here must be synchronous. So the
 session logic is ours, on plain asyncio UDP, with the jitter buffer, codecs and DTMF receiver
@@ -47,14 +48,13 @@ import logging
 import secrets
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
 from centralita.media.audio import FRAME_MS, FRAME_SAMPLES, Pcm, silence
 from centralita.media.codecs_base import Codec, CodecError
-from centralita.media.dtmf import EventPacket, Rfc4733Receiver, Rfc4733Sender
+from centralita.media.dtmf import Rfc4733Receiver, Rfc4733Sender
 from centralita.media.endpoint import Clock
 from centralita.media.errors import InvalidMediaAddress
 from centralita.media.events import DtmfReceived
@@ -72,6 +72,7 @@ from centralita.media.latching import (
 from centralita.media.player import AudioSource
 from centralita.media.ports import PortPair
 from centralita.media.rtp import (
+    OutgoingStream,
     ReceptionStats,
     RtcpCompound,
     RtcpReporter,
@@ -150,12 +151,7 @@ class MediaEndpoint:
         self._payload_type = 0
         self._event_pt: int | None = None
         self._srtp: SrtpContext | None = None
-        # Sending state (RFC 3550 §5.1: random initial sequence number and timestamp).
-        self._sequence = secrets.randbits(16)
-        self._timestamp = secrets.randbits(32)
-        self._frame_ticks = 160
-        self._talkspurt = True
-        self._events: deque[_OutgoingEvent] = deque()
+        self._out = OutgoingStream(self.ssrc, 0, None, 8000)
         # Receiving state.
         self._remote_ssrc: int | None = None
         self._reception: ReceptionStats | None = None
@@ -260,7 +256,7 @@ class MediaEndpoint:
         if pt is None:
             raise ValueError(f"codec {codec.name} has a dynamic payload type: pass payload_type")
         self._codec, self._payload_type, self._event_pt = codec, pt, telephone_event_pt
-        self._frame_ticks = codec.clock_rate * FRAME_MS // 1000
+        self._out = OutgoingStream(self.ssrc, pt, telephone_event_pt, codec.clock_rate)
         self._srtp = SrtpContext(srtp) if srtp is not None else None
         # RFC 4733 §2.1: telephone-event uses the audio codec's RTP clock rate.
         self._dtmf_receiver = Rfc4733Receiver(clock_rate=codec.clock_rate)
@@ -300,7 +296,7 @@ class MediaEndpoint:
         clock_rate = self._codec.clock_rate if self._codec is not None else 8000
         # Rfc4733Sender validates the digit and the duration (ValueError).
         packets = Rfc4733Sender(digit, duration_ms, clock_rate).packets()
-        self._events.append(_OutgoingEvent(packets))
+        self._out.queue_event(packets)
 
     def set_hold(self, on_hold: bool) -> None:
         """Suspend (``True``) or resume the inactivity check, as ``RelaySession.set_hold``."""
@@ -358,28 +354,19 @@ class MediaEndpoint:
     # ------------------------------------------------------------------ sending
 
     def _send_tick(self, now: float) -> None:
-        timestamp = self._timestamp
-        self._timestamp = (timestamp + self._frame_ticks) & 0xFFFFFFFF
-        if self._events and self._event_pt is not None:
-            self._send_event_packet(self._events[0], timestamp, now)
-            return
-        assert self._codec is not None
-        payload = self._codec.encode(self._next_frame())
-        self._send_rtp(self._payload_type, payload, timestamp, self._talkspurt, now)
-        self._talkspurt = False
-
-    def _send_event_packet(self, event: _OutgoingEvent, timestamp: int, now: float) -> None:
-        # RFC 4733 §2.5.1: the audio stops while the key is down; every packet of the press
-        # carries the timestamp of the tick it began on (plus a segment offset, §2.5.1.3).
-        assert self._event_pt is not None
-        if event.start_timestamp is None:
-            event.start_timestamp = timestamp
-        for packet in event.due(FRAME_MS):
-            event_timestamp = (event.start_timestamp + packet.timestamp_offset) & 0xFFFFFFFF
-            self._send_rtp(self._event_pt, packet.payload, event_timestamp, packet.marker, now)
-        if event.done:
-            self._events.popleft()
-            self._talkspurt = True  # the audio resumes after the event (RFC 3551 §4.1)
+        codec = self._codec
+        assert codec is not None
+        destination = self._rtp_latch.destination
+        packets = self._out.tick(
+            lambda: codec.encode(self._next_frame()), sending=destination is not None
+        )
+        for packet in packets:
+            assert destination is not None
+            data = bytes(packet)
+            if self._srtp is not None:
+                data = self._srtp.protect(data)
+            if _send(self._ports.rtp, data, destination):
+                self._rtcp.sent(len(packet.payload), packet.timestamp, now)
 
     def _next_frame(self) -> Pcm:
         source = self.source
@@ -394,26 +381,12 @@ class MediaEndpoint:
             frame = np.concatenate([frame, silence(FRAME_SAMPLES - len(frame))])
         return frame[:FRAME_SAMPLES]
 
-    def _send_rtp(
-        self, payload_type: int, payload: bytes, timestamp: int, marker: bool, now: float
-    ) -> None:
-        destination = self._rtp_latch.destination
-        if destination is None:
-            return  # held or refused (port 0): time passes, no sequence numbers are used
-        packet = RtpPacket(payload_type, self._sequence, timestamp, self.ssrc, payload, marker)
-        self._sequence = (self._sequence + 1) & 0xFFFF
-        data = bytes(packet)
-        if self._srtp is not None:
-            data = self._srtp.protect(data)
-        if _send(self._ports.rtp, data, destination):
-            self._rtcp.sent(len(payload), timestamp, now)
-
     # ------------------------------------------------------------------ receiving
 
     def datagram_received(self, data: bytes, source: SockAddr, now: float) -> None:
         """An RTP-port datagram from ``source`` (sans-I/O entry point of the reader)."""
         stats = self.rtp_stats
-        if not self._started or not looks_like_rtp(data[0], len(data), RTP_MIN_LENGTH):
+        if not (self._started and data and looks_like_rtp(data[0], len(data), RTP_MIN_LENGTH)):
             stats.dropped_invalid += 1
             return
         try:
@@ -477,10 +450,9 @@ class MediaEndpoint:
         self._rtcp.listen(ssrc, self._reception)
 
     def _play_tick(self, now: float) -> None:
-        if self.on_audio is None:
-            return
-        frame = self._pull_frame(now)
-        self.on_audio(frame)
+        frame = self._pull_frame(now)  # also without a listener, so the buffer stays current
+        if self.on_audio is not None:
+            self.on_audio(frame)
 
     def _pull_frame(self, now: float) -> Pcm:
         # The jitter buffer yields one packet's audio per pop; packets of 10 or 30 ms are
@@ -504,7 +476,7 @@ class MediaEndpoint:
     def rtcp_received(self, data: bytes, source: SockAddr, now: float) -> None:
         """An RTCP-port datagram from ``source`` (sans-I/O entry point of the reader)."""
         stats = self.rtcp_stats
-        if not self._started or not looks_like_rtp(data[0], len(data), RTCP_MIN_LENGTH):
+        if not (self._started and data and looks_like_rtp(data[0], len(data), RTCP_MIN_LENGTH)):
             stats.dropped_invalid += 1
             return
         try:
@@ -558,11 +530,14 @@ class MediaEndpoint:
         if behind > MAX_CATCH_UP:
             # The loop stalled: skip the lost time instead of bursting it out.
             skipped = behind - MAX_CATCH_UP
-            self._timestamp = (self._timestamp + skipped * self._frame_ticks) & 0xFFFFFFFF
+            self._out.skip(skipped)
             self._deadline += skipped * TICK
             behind = MAX_CATCH_UP
         for _ in range(behind + 1):
-            self.tick(self._clock())
+            try:
+                self.tick(self._clock())
+            except Exception:  # a failing source or callback must not stop the clock
+                logger.exception("%s: media tick failed", self.name)
             self._deadline += TICK
         if self._loop is not None:
             self._timer = loop.call_at(self._deadline, self._on_timer)
@@ -579,30 +554,6 @@ class MediaEndpoint:
 
     def __repr__(self) -> str:
         return f"MediaEndpoint({self.name}, remote={self.remote_rtp})"
-
-
-class _OutgoingEvent:
-    """The progress of one key press being sent: ``Rfc4733Sender``'s schedule, played out
-    one tick at a time from the tick the key went down."""
-
-    __slots__ = ("elapsed_ms", "packets", "start_timestamp")
-
-    def __init__(self, packets: list[EventPacket]) -> None:
-        self.packets = deque(packets)
-        self.elapsed_ms = 0
-        self.start_timestamp: int | None = None
-
-    def due(self, tick_ms: int) -> list[EventPacket]:
-        """The packets to send on this tick (the tick ``elapsed_ms`` after key-down ends)."""
-        self.elapsed_ms += tick_ms
-        due: list[EventPacket] = []
-        while self.packets and self.packets[0].send_at_ms <= self.elapsed_ms:
-            due.append(self.packets.popleft())
-        return due
-
-    @property
-    def done(self) -> bool:
-        return not self.packets
 
 
 def _default_jitter(clock_rate: int) -> JitterBuffer:

@@ -10,6 +10,9 @@ nothing at all (``sendonly``/``inactive``, RFC 3264 §8.4), so ``set_hold(True)`
 check; resuming restarts the timeout from that moment.
 
 The check is sans-I/O (``check_inactivity(now)``); ``MediaRelay`` calls it periodically.
+
+Packets pass untouched unless ``set_media_plan`` gives a plan that transcodes or uses SRTP on
+a leg (:mod:`centralita.media.transform`); a pass-through plan restores the untouched path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from centralita.media.endpoint import Clock, RelayEndpoint
+from centralita.media.transform import DirectionTransform, MediaPlan, PlanRuntime
 
 DEFAULT_INACTIVITY_TIMEOUT = 60.0
 
@@ -49,6 +53,7 @@ class RelaySession:
         self._on_hold = False
         self._reported = False
         self._closed = False
+        self._runtime: PlanRuntime | None = None
         running = loop if loop is not None else asyncio.get_running_loop()
         endpoint_a.connect(endpoint_b, running)
         endpoint_b.connect(endpoint_a, running)
@@ -60,6 +65,38 @@ class RelaySession:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def media_plan(self) -> MediaPlan | None:
+        return None if self._runtime is None else self._runtime.plan
+
+    @property
+    def transforms(self) -> tuple[DirectionTransform | None, DirectionTransform | None]:
+        """The running transforms (caller to callee, callee to caller); None passes."""
+        runtime = self._runtime
+        return (None, None) if runtime is None else (runtime.a_to_b, runtime.b_to_a)
+
+    def set_media_plan(self, plan: MediaPlan | None) -> None:
+        """Transcode and/or protect from now on as ``plan`` says (None: pass untouched).
+        Parts of the plan that did not change keep their state (SRTP, codecs)."""
+        if plan is None or plan.is_passthrough:
+            self._runtime = None
+            self.endpoint_a.set_transforms(None, None)
+            self.endpoint_b.set_transforms(None, None)
+            return
+        runtime = self._runtime if self._runtime is not None else PlanRuntime()
+        runtime.update(plan)
+        self._runtime = runtime
+        self._install(self.endpoint_a, runtime.a_to_b)
+        self._install(self.endpoint_b, runtime.b_to_a)
+
+    @staticmethod
+    def _install(endpoint: RelayEndpoint, transform: DirectionTransform | None) -> None:
+        if transform is None:
+            endpoint.set_transforms(None, None)
+            return
+        rtcp = transform.rtcp if transform.has_srtp else None
+        endpoint.set_transforms(transform.rtp, rtcp)
 
     def set_hold(self, on_hold: bool) -> None:
         """Suspend (``True``) or resume the inactivity check; media keeps flowing either way."""

@@ -40,11 +40,11 @@ def dtmf(
     low, high = _frequencies(key)
     t = np.arange(round(ms * SAMPLE_RATE / 1000)) / SAMPLE_RATE
     phases = rng.uniform(0, 2 * np.pi, 2)
-    return level_amplitude(low_dbm0) * np.sin(
-        2 * np.pi * low * (1 + deviation[0]) * t + phases[0]
-    ) + level_amplitude(low_dbm0 + twist_db) * np.sin(
-        2 * np.pi * high * (1 + deviation[1]) * t + phases[1]
+    low_tone = level_amplitude(low_dbm0) * np.sin(2 * np.pi * low * (1 + deviation[0]) * t)
+    high_tone = level_amplitude(low_dbm0 + twist_db) * np.sin(
+        2 * np.pi * high * (1 + deviation[1]) * t + phases[1] - phases[0]
     )
+    return np.asarray(low_tone + high_tone, dtype=np.float64)
 
 
 def silence_ms(ms: float) -> Signal:
@@ -288,7 +288,7 @@ def speech_like(seconds: float, rng: np.random.Generator) -> Signal:
     speech = shaped * envelope * np.convolve(phrase, np.ones(400) / 400, mode="same")
     active = speech[np.abs(speech) > 1e-9]
     level = level_amplitude(-18) / np.sqrt(2) / np.sqrt(np.mean(active**2))
-    return speech * level * rng.uniform(0.5, 2.0)
+    return np.asarray(speech * level * rng.uniform(0.5, 2.0), dtype=np.float64)
 
 
 def music(seconds: float, rng: np.random.Generator) -> Signal:
@@ -340,7 +340,8 @@ def music(seconds: float, rng: np.random.Generator) -> Signal:
             pick = chord[[4, 3, 2, 3, 4, 3, 1, 3][i]]
             note(pick, start + i * beat / 2, beat, 0.6, 4)
         start += chord_length
-    return out * level_amplitude(-15) / np.sqrt(2) / np.sqrt(np.mean(out**2))
+    gain = level_amplitude(-15) / np.sqrt(2) / np.sqrt(np.mean(out**2))
+    return np.asarray(out * gain, dtype=np.float64)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

@@ -96,7 +96,10 @@ class TestSender:
             Rfc4733Sender("1", 5)
 
 
-def _stream(digit: str, ms: int, ts: int = BASE_TS, at: float = 0.0) -> list[tuple[float, ...]]:
+Wire = tuple[float, bytes, int, bool]
+
+
+def _stream(digit: str, ms: int, ts: int = BASE_TS, at: float = 0.0) -> list[Wire]:
     """(arrival time, payload, timestamp, marker) of one key press as a sender emits it."""
     return [
         (at + p.send_at_ms / 1000, p.payload, (ts + p.timestamp_offset) % 2**32, p.marker)
@@ -104,11 +107,10 @@ def _stream(digit: str, ms: int, ts: int = BASE_TS, at: float = 0.0) -> list[tup
     ]
 
 
-def _deliver(receiver: Rfc4733Receiver, packets: Iterable[tuple[float, ...]]) -> list[DtmfReceived]:
+def _deliver(receiver: Rfc4733Receiver, packets: Iterable[Wire]) -> list[DtmfReceived]:
     events: list[DtmfReceived] = []
     for now, payload, ts, marker in packets:
-        assert isinstance(payload, bytes)
-        events += receiver.receive(payload, int(ts), bool(marker), float(now))
+        events += receiver.receive(payload, ts, marker, now)
     return events
 
 

@@ -8,6 +8,7 @@ one test runs the real asyncio 20 ms clock.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import numpy as np
@@ -122,8 +123,8 @@ async def test_two_endpoints_exchange_tones(make_endpoint, clock):
     sent = wire_b.packets  # what A sent, as B received it
     assert {p.ssrc for p in sent} == {a.ssrc} and b.remote_ssrc == a.ssrc
     assert {p.payload_type for p in sent} == {0}
-    assert all((q.sequence - p.sequence) % 65536 == 1 for p, q in zip(sent, sent[1:]))
-    assert all((q.timestamp - p.timestamp) % 2**32 == 160 for p, q in zip(sent, sent[1:]))
+    assert all((q.sequence - p.sequence) % 65536 == 1 for p, q in itertools.pairwise(sent))
+    assert all((q.timestamp - p.timestamp) % 2**32 == 160 for p, q in itertools.pairwise(sent))
     assert [p.marker for p in sent] == [True] + [False] * 59  # RFC 3551 §4.1: first only
     assert all(len(p.payload) == 160 for p in sent)
     assert b.reception is not None and b.reception.lost == 0 and b.reception.received == 60
@@ -258,17 +259,14 @@ async def test_dtmf_pauses_audio_and_marks_its_start(make_endpoint, clock):
     sent = wire_b.packets
     kinds = [p.payload_type for p in sent]
     assert kinds == [0, 0, 0, EVENT_PT, EVENT_PT, EVENT_PT, EVENT_PT, 0, 0, 0]
-    assert [p.marker for p in sent] == [True, False, False, True, False, False, False] + [
-        True,
-        False,
-        False,
-    ]
+    markers = [p.marker for p in sent]
+    assert markers == [True, False, False, True, False, False, False, True, False, False]
     event_ts = sent[3].timestamp
     assert event_ts == (sent[2].timestamp + 160) % 2**32
     assert {p.timestamp for p in sent[3:7]} == {event_ts}
     # The audio clock ran on while the key was down (5 ticks): no timestamp overlap.
     assert sent[7].timestamp == (event_ts + 5 * 160) % 2**32
-    assert all((q.sequence - p.sequence) % 65536 == 1 for p, q in zip(sent, sent[1:]))
+    assert all((q.sequence - p.sequence) % 65536 == 1 for p, q in itertools.pairwise(sent))
 
 
 async def test_send_dtmf_needs_telephone_event(make_endpoint, open_phone):
@@ -400,3 +398,46 @@ async def test_remote_port_zero_stops_sending(make_endpoint, open_phone, clock):
     assert second.sequence == (first.sequence + 1) % 65536
     assert second.timestamp == (first.timestamp + 4 * 160) % 2**32
     assert endpoint.packets_sent == 2
+
+
+async def test_junk_is_counted_and_dropped(make_endpoint, open_phone, packets):
+    phone = await open_phone()
+    endpoint = make_endpoint()
+    wire = Wire(endpoint)
+    endpoint.start(phone.address, Pcmu())
+    for junk in (b"\x00not rtp at all", b"\x80\x00\x00"):  # version 0; too short
+        phone.send(junk, LOCALHOST, endpoint.local_port)
+    phone.send(bytes(RtpPacket(96, 1, 160, 5, b"?")), LOCALHOST, endpoint.local_port)  # unagreed PT
+    phone.send(packets.rtp(2, ssrc=5), LOCALHOST, endpoint.local_port)
+    await wire.wait_for(2)
+    assert endpoint.rtp_stats.dropped_invalid == 3
+    assert endpoint.rtp_stats.packets == 2
+
+
+class FlakySource:
+    """Raises on its first read, then plays a tone: the clock must survive the failure."""
+
+    def __init__(self) -> None:
+        self.inner = PcmSource(tone(900, 2))
+        self.failed = False
+
+    def read(self, samples: int = FRAME_SAMPLES) -> np.ndarray | None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("decoder blew up")
+        return self.inner.read(samples)
+
+
+async def test_real_clock_survives_a_failing_source(make_endpoint, caplog):
+    a = make_endpoint(run_clock=True, clock=time.monotonic)
+    b = make_endpoint(run_clock=True, clock=time.monotonic)
+    a.source = FlakySource()
+    wire = Wire(b)
+    a.start((LOCALHOST, b.local_port), Pcmu())
+    b.start((LOCALHOST, a.local_port), Pcmu())
+    await wire.wait_for(5)
+    assert "media tick failed" in caplog.text
+    assert [p.marker for p in wire.packets[:2]] == [True, False]
+    # The failed tick sent nothing; the stream goes on without a sequence gap.
+    assert all((q.sequence - p.sequence) % 65536 == 1 for p, q in itertools.pairwise(wire.packets))
+    assert wire.packets[0].payload != Pcmu().encode(silence())

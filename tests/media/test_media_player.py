@@ -44,7 +44,7 @@ def test_playlist_plays_in_order_without_gaps_and_pads_the_last_frame() -> None:
 
 def test_loop_restarts_the_playlist() -> None:
     player = Player([ramp(0, 100), ramp(1000, 60)], loop=True)
-    joined = np.concatenate([player.read(160) for _ in range(3)])  # type: ignore[misc]
+    joined = np.concatenate([player.read(160) for _ in range(3)])
     one_pass = np.concatenate([ramp(0, 100), ramp(1000, 60)])
     assert np.array_equal(joined, np.tile(one_pass, 3))
     assert player.position == 480 and not player.finished
@@ -52,8 +52,8 @@ def test_loop_restarts_the_playlist() -> None:
 
 def test_tone_in_a_looping_playlist_restarts_from_its_beginning() -> None:
     player = Player([tone_for("beep")], loop=True)
-    first = np.concatenate([player.read(160) for _ in range(20)])  # type: ignore[misc]
-    second = np.concatenate([player.read(160) for _ in range(20)])  # type: ignore[misc]
+    first = np.concatenate([player.read(160) for _ in range(20)])
+    second = np.concatenate([player.read(160) for _ in range(20)])
     assert np.array_equal(first, second)  # 3200 samples = exactly one 400 ms beep
     assert np.abs(first).max() > 5000
 

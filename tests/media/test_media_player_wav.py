@@ -72,7 +72,7 @@ def mulaw(signal: npt.NDArray[np.float64]) -> bytes:
     magnitude = np.log1p(255 * np.abs(signal)) / math.log(256)
     code = np.clip(np.rint(magnitude * 127), 0, 127).astype(np.int32)
     code |= np.where(signal < 0, 0, 0x80)
-    return (~code & 0xFF).astype(np.uint8).tobytes()
+    return bytes((~code & 0xFF).astype(np.uint8).tobytes())
 
 
 def alaw(signal: npt.NDArray[np.float64]) -> bytes:
@@ -83,7 +83,7 @@ def alaw(signal: npt.NDArray[np.float64]) -> bytes:
                  / (1 + math.log(a)))  # fmt: skip
     code = np.clip(np.rint(y * 127), 0, 127).astype(np.int32)
     code |= np.where(signal < 0, 0, 0x80)
-    return (code ^ 0x55).astype(np.uint8).tobytes()
+    return bytes((code ^ 0x55).astype(np.uint8).tobytes())
 
 
 def write_file(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -233,7 +233,7 @@ def test_write_wav_rejects_mismatched_shapes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="whole number of frames"):
         write_wav(tmp_path / "x.wav", np.zeros(11, np.int16), channels=2)
     with pytest.raises(ValueError, match="int16"):
-        write_wav(tmp_path / "x.wav", np.zeros(10, np.float32))  # type: ignore[arg-type]
+        write_wav(tmp_path / "x.wav", np.zeros(10, np.float32))
     assert not (tmp_path / "x.wav").exists()
 
 

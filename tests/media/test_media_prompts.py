@@ -131,7 +131,11 @@ def test_missing_espeak_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "language", "message"),
-    [("nonsense", "en", "unknown prompt"), ("goodbye", "fr", "language"), ("../x", "en", "unknown prompt")],
+    [
+        ("nonsense", "en", "unknown prompt"),
+        ("goodbye", "fr", "language"),
+        ("../x", "en", "unknown prompt"),
+    ],
 )
 def test_bad_requests_are_prompt_errors(
     library: PromptLibrary, name: str, language: str, message: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -57,7 +58,7 @@ def _on_off_runs(signal: npt.NDArray[np.float64], amplitude: float) -> list[tupl
     on = power > (amplitude / 50) ** 2 / 2
     edges = np.flatnonzero(np.diff(on.astype(np.int8))) + 1
     bounds = [0, *edges.tolist(), len(on)]
-    runs = [(bool(on[a]), b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    runs = [(bool(on[a]), b - a) for a, b in itertools.pairwise(bounds)]
     return runs[1:]  # drop the padding
 
 

@@ -1,0 +1,388 @@
+"""Live calls: the asyncio side of calls the PBX answers itself.
+
+:class:`LiveCall` is the :class:`~centralita.routing.context.CallContext` a routing feature
+runs against. It joins three things: the call's SIP signalling (an
+:class:`~centralita.calls.appcall.AppCall`, driven through the server's sans-I/O driver), an
+RTP endpoint that sends what the call plays and hands over what the caller says, and the
+media services (prompts, music on hold, conference rooms) shared by the whole server.
+Keys pressed reach the call by RFC 4733, SIP INFO or in-band tones and come out once each
+(:class:`~centralita.media.dtmf.DtmfDeduplicator`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from centralita.calls.appcall import AppCall, AppCalls
+from centralita.media.audio import FRAME_SAMPLES, Pcm
+from centralita.media.conference import ConferenceRooms
+from centralita.media.dtmf import INFO_CONTENT_TYPES, DtmfDeduplicator, parse_info_body
+from centralita.media.dtmf_inband import InbandDetector
+from centralita.media.events import DtmfReceived
+from centralita.media.moh import MusicLibrary
+from centralita.media.negotiation import NegotiatedMedia, answer_offer
+from centralita.media.player import AudioSource, Player
+from centralita.media.prompts import PromptLibrary
+from centralita.media.recorder import MessageRecorder
+from centralita.media.rtp_endpoint import MediaEndpoint
+from centralita.media.tones import tone_for
+from centralita.media.wavfile import WavFile
+from centralita.routing.context import CallerHungUp, Playable, Recording
+from centralita.routing.services import Service, conference_room, echo_test, keypad_test
+from centralita.sip.message import Request
+from centralita.sip.offer_answer import LocalOrigin
+
+log = logging.getLogger("centralita.live")
+
+ACK_WAIT = 32.0  # 64*T1: after that the transaction layer gives up on the ACK too
+
+
+class MediaServices:
+    """What every live call of the server shares."""
+
+    def __init__(
+        self,
+        endpoints: Callable[[], MediaEndpoint],
+        prompts: PromptLibrary,
+        music: MusicLibrary,
+        rooms: ConferenceRooms,
+        media_ip: Callable[[AppCall], str],
+        recordings: Path,
+        clock: Callable[[], float],
+    ) -> None:
+        self.clock = clock
+        self.endpoints = endpoints
+        self.prompts = prompts
+        self.music = music
+        self.rooms = rooms
+        self.media_ip = media_ip
+        self.recordings = recordings
+
+
+Driver = Callable[[Callable[[float], None]], None]
+
+
+class LiveCall:
+    """One application call: a CallContext for features, an AppCallListener for SIP."""
+
+    def __init__(self, call: AppCall, apps: AppCalls, drive: Driver, media: MediaServices) -> None:
+        self.call = call
+        self.apps = apps
+        self.drive = drive
+        self.media = media
+        self.caller = call.target.caller.number
+        self.caller_name = call.target.caller.name
+        self.tenant = call.target.tenant_name
+        self.service = call.target.service
+        self.language = "en"
+        self.endpoint: MediaEndpoint | None = None
+        self._confirmed = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._digits: asyncio.Queue[DtmfReceived] = asyncio.Queue()
+        self._dedup = DtmfDeduplicator()
+        self._inband = InbandDetector()
+        self._audio_listeners: list[Callable[[Pcm], None]] = []
+        self._origin: LocalOrigin | None = None
+        call.listener = self
+
+    # ---- AppCallListener (called inside the sans-I/O driver) -------------------------------
+
+    def confirmed(self) -> None:
+        self._confirmed.set()
+
+    def ended(self, cause: str) -> None:
+        self._ended.set()
+        if self.endpoint is not None:
+            self.endpoint.close()
+
+    def info_received(self, request: Request) -> int:
+        content_type = request.content_type or ""
+        if not request.body:
+            return 200  # an empty INFO is a keep-alive of sorts (RFC 6086 §4.2.1)
+        if content_type not in INFO_CONTENT_TYPES:
+            return 415
+        event = parse_info_body(content_type, request.body)
+        if event is None:
+            return 400
+        self._dtmf(event)
+        return 200
+
+    def offer_received(self, body: bytes) -> bytes:
+        endpoint = self._endpoint()
+        media = self._negotiate(body, endpoint)
+        endpoint.update_remote(media.remote, media.rtcp)
+        endpoint.set_hold(media.on_hold)
+        return media.answer
+
+    def _negotiate(self, offer: bytes, endpoint: MediaEndpoint) -> NegotiatedMedia:
+        if self._origin is None:
+            self._origin = LocalOrigin(self.media.media_ip(self.call))
+        return answer_offer(offer, self._origin.origin.address, endpoint.local_port, self._origin)
+
+    # ---- CallContext verbs --------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        if self.endpoint is not None:
+            return
+        endpoint = self.media.endpoints()
+        try:
+            media = self._negotiate(self.call.offer, endpoint)
+        except Exception:
+            endpoint.close()
+            raise
+        endpoint.on_audio = self._audio
+        endpoint.on_dtmf = self._dtmf
+        endpoint.start(
+            media.remote,
+            media.codec,
+            media.telephone_event,
+            media.srtp,
+            payload_type=media.payload_type,
+            rtcp=media.rtcp,
+        )
+        endpoint.set_hold(media.on_hold)
+        self.endpoint = endpoint
+        self.note(node="media", codec=media.codec.name, srtp=media.srtp is not None)
+        answered: list[bool] = []
+        self.drive(lambda now: answered.append(self.apps.answer(self.call, media.answer, now)))
+        if not answered or not answered[0]:
+            raise CallerHungUp()
+        await self._wait(self._confirmed, ACK_WAIT)
+
+    async def hangup(self) -> None:
+        self.drive(lambda now: self.apps.hang_up(self.call, now))
+        self._ended.set()
+
+    async def play(self, what: Playable | list[Playable], *, interrupt_on: str = "") -> str:
+        items = what if isinstance(what, list) else [what]
+        # Prompts are synthesised (espeak-ng) or read from disk on first use: off the loop.
+        clips = await asyncio.to_thread(lambda: [self._clip(item) for item in items])
+        return await self._play_clips(list(clips), interrupt_on)
+
+    async def say_number(self, number: int, language: str | None = None) -> str:
+        lang = language or self.language
+        clips = await asyncio.to_thread(self.media.prompts.say_number, number, lang, self.tenant)
+        return await self._play_clips(list(clips), "")
+
+    async def collect_digits(
+        self,
+        max_digits: int,
+        timeout: float,
+        *,
+        terminator: str = "#",
+        first_digit: str = "",
+        inter_digit_timeout: float | None = None,
+    ) -> str:
+        digits = "" if first_digit == terminator else first_digit
+        wait = timeout if not digits else (inter_digit_timeout or timeout)
+        while len(digits) < max_digits and first_digit != terminator:
+            event = await self._next_digit(wait)
+            if event is None or event.digit == terminator:
+                break
+            digits += event.digit
+            wait = inter_digit_timeout or timeout
+        return digits
+
+    async def record(
+        self, path: Path, *, max_seconds: float, silence_seconds: float, beep: bool = True
+    ) -> Recording:
+        if beep:
+            await self._play_clips([tone_for("beep")], "")
+        recorder = MessageRecorder(path, max_seconds=max_seconds, silence_seconds=silence_seconds)
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def hear(frame: Pcm) -> None:
+            if not done.done() and recorder.feed(frame):
+                done.set_result(recorder.reason.value if recorder.reason else "max_length")
+
+        self._audio_listeners.append(hear)
+        try:
+            ended_by = await self._until(done, self._digit_for_recorder(recorder, done))
+        finally:
+            self._audio_listeners.remove(hear)
+            recorder.close()
+        return Recording(path, recorder.duration, ended_by)
+
+    async def music_on_hold(self, music_class: str = "default") -> None:
+        endpoint = self._endpoint()
+        music = await asyncio.to_thread(self.media.music.get, music_class, self.tenant)
+        endpoint.source = music.listener(self.media.clock)
+        await self._wait(self._ended, None)
+
+    async def join_conference(self, room: str, *, muted: bool = False) -> None:
+        endpoint = self._endpoint()
+        member = self.media.rooms.room(self.tenant, room).join(self.call.call_id, muted=muted)
+        self._audio_listeners.append(member.hear)
+        endpoint.source = member
+        try:
+            await self._wait(self._ended, None)
+        finally:
+            self._audio_listeners.remove(member.hear)
+            self.media.rooms.leave(self.tenant, room, self.call.call_id)
+
+    async def echo(self) -> None:
+        endpoint = self._endpoint()
+        echo = _Echo()
+        self._audio_listeners.append(echo.hear)
+        endpoint.source = echo
+        await self._wait(self._ended, None)
+
+    def note(self, **fields: Any) -> None:
+        self.call.trace.append(fields)
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _endpoint(self) -> MediaEndpoint:
+        if self.endpoint is None:
+            raise RuntimeError("answer() the call before sending it media")
+        return self.endpoint
+
+    def _clip(self, item: Playable) -> Pcm:
+        if isinstance(item, str):
+            return self.media.prompts.get(item, self.language, tenant=self.tenant)
+        if isinstance(item, Path):
+            return WavFile.load(item)
+        return item
+
+    async def _play_clips(self, clips: list[Pcm | AudioSource], interrupt_on: str) -> str:
+        """Play to the end, or until a key of ``interrupt_on`` (barge-in). Keys pressed during
+        a prompt that cannot be interrupted stay queued for the next collect (type-ahead)."""
+        endpoint = self._endpoint()
+        player = Player(clips)
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        endpoint.source = _Watched(player, finished)
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            while True:
+                waiters: set[asyncio.Future[Any]] = {finished, ended}
+                key = asyncio.ensure_future(self._digits.get()) if interrupt_on else None
+                if key is not None:
+                    waiters.add(key)
+                done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if key is not None and key in done:
+                    if key.result().digit in interrupt_on:
+                        return key.result().digit
+                    continue
+                if key is not None:
+                    key.cancel()
+                if ended in done:
+                    raise CallerHungUp()
+                return ""
+        finally:
+            ended.cancel()
+            player.stop()
+            endpoint.source = None
+
+    async def _next_digit(self, timeout: float) -> DtmfReceived | None:
+        getter = asyncio.ensure_future(self._digits.get())
+        ended = asyncio.ensure_future(self._ended.wait())
+        done, pending = await asyncio.wait(
+            {getter, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if getter in done:
+            return getter.result()
+        if ended in done:
+            raise CallerHungUp()
+        return None
+
+    def _digit_for_recorder(
+        self, recorder: MessageRecorder, done: asyncio.Future[str]
+    ) -> Coroutine[Any, Any, None]:
+        async def watch() -> None:
+            while not done.done():
+                event = await self._digits.get()
+                tone_ms = event.duration_ms if event.method == "inband" else 0
+                if recorder.dtmf(event.digit, tone_ms=tone_ms) and not done.done():
+                    done.set_result("dtmf")
+
+        return watch()
+
+    async def _until(self, done: asyncio.Future[str], helper: Coroutine[Any, Any, None]) -> str:
+        task = asyncio.ensure_future(helper)
+        ended = asyncio.ensure_future(self._ended.wait())
+        waiters: set[asyncio.Future[Any]] = {done, ended}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            task.cancel()
+            ended.cancel()
+        if done.done():
+            return done.result()
+        return "hangup"
+
+    async def _wait(self, event: asyncio.Event, timeout: float | None) -> None:
+        ended = asyncio.ensure_future(self._ended.wait())
+        waited = asyncio.ensure_future(event.wait())
+        done, pending = await asyncio.wait(
+            {ended, waited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if waited not in done or (self._ended.is_set() and event is not self._ended):
+            raise CallerHungUp()
+
+    def _audio(self, frame: Pcm) -> None:
+        for event in self._inband.feed(frame):
+            self._dtmf(event)
+        for listener in list(self._audio_listeners):
+            listener(frame)
+
+    def _dtmf(self, event: DtmfReceived) -> None:
+        if self._dedup.accept(event, self.media.clock()):
+            self.note(node="dtmf", digit=event.digit, method=event.method)
+            self._digits.put_nowait(event)
+
+
+class _Watched:
+    """An audio source that resolves a future when it runs out."""
+
+    def __init__(self, source: AudioSource, finished: asyncio.Future[None]) -> None:
+        self.source = source
+        self.finished = finished
+
+    def read(self, samples: int = FRAME_SAMPLES) -> Pcm | None:
+        frame = self.source.read(samples)
+        if frame is None and not self.finished.done():
+            self.finished.set_result(None)
+        return frame
+
+
+class _Echo:
+    """The caller's own audio, one frame later."""
+
+    def __init__(self) -> None:
+        self.frames: list[Pcm] = []
+
+    def hear(self, frame: Pcm) -> None:
+        if len(self.frames) < 10:  # bounded: a stalled sender must not grow memory
+            self.frames.append(frame)
+
+    def read(self, samples: int = FRAME_SAMPLES) -> Pcm | None:
+        return self.frames.pop(0) if self.frames else None
+
+
+async def run_service(live: LiveCall, service: Service) -> None:
+    """Run a built-in service to its end; a caller hanging up is a normal end."""
+    features: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+        "echo": lambda: echo_test(live),
+        "keypad": lambda: keypad_test(live),
+        "conference": lambda: conference_room(live, service.argument),
+    }
+    try:
+        await features[service.kind]()
+    except CallerHungUp:
+        pass
+    except Exception:
+        log.exception("service failed", extra={"call_id": live.call.call_id})
+        with contextlib.suppress(Exception):
+            await live.hangup()
+    finally:
+        if not live._ended.is_set():
+            await live.hangup()

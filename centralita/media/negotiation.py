@@ -1,0 +1,77 @@
+"""Answering a caller's SDP offer for a call the PBX terminates itself (RFC 3264 §6).
+
+The PBX picks one audio codec of the offer (in our preference: wideband G.722 first, then
+G.711), keeps telephone-event when offered (RFC 4733), and answers RTP/SAVP offers with SDES
+keys of its own (RFC 4568 §5.1.2). The result says everything the RTP endpoint needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from centralita.media.codecs import codec_for
+from centralita.media.codecs_base import Codec
+from centralita.media.srtp import NoAcceptableCrypto, SrtpParams, answer_crypto
+from centralita.sip import offer_answer, sdp
+
+PREFERRED = ("G722", "PCMU", "PCMA")
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedMedia:
+    answer: bytes
+    remote: tuple[str, int]
+    rtcp: tuple[str, int] | None
+    codec: Codec
+    payload_type: int
+    telephone_event: int | None
+    srtp: SrtpParams | None
+    on_hold: bool
+
+
+def answer_offer(
+    offer: bytes, address: str, port: int, origin: offer_answer.LocalOrigin
+) -> NegotiatedMedia:
+    """Our answer to ``offer`` for media at ``address``:``port``; ``SdpError`` (400/488) when
+    the offer is malformed or shares nothing with us."""
+    description = sdp.SessionDescription.parse(offer)
+    keys: list[SrtpParams] = []
+
+    def crypto(media: sdp.MediaDescription) -> str | None:
+        try:
+            attribute, params = answer_crypto(media.attribute_values("crypto"))
+        except NoAcceptableCrypto:
+            return None
+        keys.append(params)
+        return str(attribute)
+
+    answered = offer_answer.answer(
+        description,
+        list(PREFERRED),
+        address=address,
+        port=port,
+        origin=origin.origin,
+        protocols=("RTP/AVP", "RTP/SAVP"),
+        srtp_crypto=crypto,
+    )
+    answered = origin.stamp(answered)
+    mine = answered.first_audio()
+    theirs = description.first_audio()
+    if mine is None or theirs is None or not mine.codecs:
+        raise sdp.SdpNotAcceptable("no audio stream we can take")
+    chosen = mine.codecs[0]
+    codec = codec_for(chosen.encoding)
+    if codec is None:
+        raise sdp.SdpNotAcceptable(f"codec {chosen.encoding} is not available")
+    event = mine.telephone_event
+    srtp = keys[-1] if mine.proto.upper() == "RTP/SAVP" and keys else None
+    return NegotiatedMedia(
+        answer=bytes(answered),
+        remote=theirs.rtp_address,
+        rtcp=None if theirs.rtcp_mux else theirs.rtcp_address,
+        codec=codec.fresh(),
+        payload_type=chosen.number,
+        telephone_event=event.number if event is not None else None,
+        srtp=srtp,
+        on_hold=theirs.is_hold or theirs.direction is not sdp.Direction.SENDRECV,
+    )
