@@ -119,6 +119,7 @@ def test_three_phones_in_a_room_hear_the_others_and_not_themselves(
     server = Pbx(tmp_path / "pbx-room", tenants=(acme(),), ring_timeout=3.0)
     with server:
         phones = [_phone(server, workdir, number, hz) for number, hz in tones.items()]
+        joined: list[float] = []
         for phone in phones:
             phone.start()
         try:
@@ -126,19 +127,24 @@ def test_three_phones_in_a_room_hear_the_others_and_not_themselves(
                 phone.wait_registered()
                 phone.dial(f"sip:*8800@{flows.domain_of(server)}")
                 phone.wait_event("CALL_ESTABLISHED")
+                joined.append(time.monotonic())
             time.sleep(3.0)  # everybody talking at once
+            all_in = (joined[-1], time.monotonic())
             for phone in phones:
                 phone.hangup()
                 phone.wait_event("CALL_CLOSED")
         finally:
             for phone in phones:
                 phone.stop()
-    for phone, (number, own) in zip(phones, tones.items(), strict=True):
+    for phone, start, (number, own) in zip(phones, joined, tones.items(), strict=True):
         samples, rate = audio.read_wav(phone.dec_recording())
-        tail = samples[-int(2.0 * rate) :]  # when all three were in the room
-        others = [hz for n, hz in tones.items() if n != number]
-        for hz in others:
-            share = audio.band_energy_fraction(tail, rate, hz)
+        # The stretch when all three were in the room, on this phone's recording's time line
+        # (it starts when its call was established), less a margin at each end.
+        begin, end = (int((t - start) * rate) for t in (all_in[0] + 0.7, all_in[1] - 0.3))
+        window = samples[begin:end]
+        assert len(window) > rate, f"{number}: only {len(window) / rate:.2f} s to analyse"
+        for hz in (hz for n, hz in tones.items() if n != number):
+            share = audio.band_energy_fraction(window, rate, hz)
             assert share > 0.1, f"{number} did not hear {hz} Hz ({share:.1%})"
-        own_share = audio.band_energy_fraction(tail, rate, own)
+        own_share = audio.band_energy_fraction(window, rate, own)
         assert own_share < 0.02, f"{number} heard itself ({own_share:.1%})"
