@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import SQLAlchemyError
 
+from centralita.cli_media import add_commands as add_media_commands
 from centralita.config import (
     ApplyError,
     ConfigError,
@@ -31,6 +32,7 @@ from centralita.config import (
 from centralita.config.demo import ensure_demo, generate_password, passwords_file_for
 from centralita.config.serve import LOG_LEVELS, parse_digest_algorithms
 from centralita.config.tenants import check_hostname, check_number, check_slug
+from centralita.media.errors import MediaError
 from centralita.store import DATABASE_URL_ENV, Store, StoreError, TenantInfo
 
 PROG = "centralita"
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apply(commands)
     _add_tenant(commands)
     _add_extension(commands)
+    add_media_commands(commands)
     demo = commands.add_parser("demo", help="create the demo tenant and print its passwords")
     _add_database(demo)
     demo.set_defaults(handler=_demo)
@@ -133,6 +136,11 @@ def _add_serve(commands: Any) -> None:
         metavar="SECONDS",
         type=_seconds_arg,
         help="how long a call rings before it counts as unanswered (default: 60)",
+    )
+    serve.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="prompts cache, tenants' prompts and music, recordings (default: ./var)",
     )
     serve.add_argument(
         "--digest-algorithms",
@@ -203,6 +211,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         ring_timeout=args.ring_timeout,
         digest_algorithms=args.digest_algorithms,
+        data_dir=args.data_dir,
     )
     options = build_serve_options(overrides, settings)
     # Imported here: the admin commands must not pay for (or depend on) the server stack.
@@ -352,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if args.command == "serve" else 1
     except UsageError as exc:
         return _fail(str(exc), 2)
-    except (CommandError, StoreError, ApplyError) as exc:
+    except (CommandError, StoreError, ApplyError, MediaError) as exc:
         return _fail(str(exc), 1)
     except SQLAlchemyError as exc:
         return _fail(f"database error: {exc}", 1)

@@ -87,6 +87,7 @@ class ServerSettings(ConfigModel):
     log_level: LogLevel | None = None
     ring_timeout: float | None = Field(default=None, gt=0, le=3600)
     digest_algorithms: list[DigestAlgorithm] | None = Field(default=None, min_length=1)
+    data_dir: str | None = None
     tenants: list[TenantConfig] | None = None  # applied when the server starts
 
     @model_validator(mode="after")
@@ -123,6 +124,7 @@ class ServeOverrides:
     log_level: str | None = None
     ring_timeout: float | None = None
     digest_algorithms: tuple[str, ...] | None = None
+    data_dir: str | None = None
 
 
 def build_serve_options(
@@ -141,6 +143,7 @@ def build_serve_options(
         ring_timeout=overrides.ring_timeout or file.ring_timeout or DEFAULT_RING_TIMEOUT,
         tenants_config=tenants,
         digest_algorithms=_algorithms(overrides.digest_algorithms, file.digest_algorithms),
+        data_dir=overrides.data_dir or file.data_dir or "var",
     )
 
 
