@@ -1,12 +1,16 @@
 """Call-rate benchmark of ``centralita serve`` with SIPp.
 
-Starts the PBX (the end-to-end harness in tests/e2e), registers a SIPp UAS as extension 102,
-then runs a SIPp UAC authenticating as 101 at increasing call rates, one step of ``--step``
-seconds each, and reports the highest rate at which every call succeeded (from the
-``-trace_stat`` CSV), the response-time percentiles of that step (``-trace_rtt``) and the PBX
-process's CPU time and resident memory (from /proc). Total time is bounded by ``--budget``.
+Starts the PBX (the end-to-end harness in tests/e2e), registers a SIPp UAS as extension 102
+(with call waiting, so one UAS can take every concurrent call), then runs a SIPp UAC
+authenticating as 101 at increasing call rates, one step of ``--step`` seconds each, and
+reports the highest rate at which every call succeeded (from the ``-trace_stat`` CSV). Per
+step: call set-up time percentiles (``-trace_rtt``: first INVITE to 200 OK, digest challenge
+included), the PBX process's CPU (100% = one core) and CPU milliseconds per call, its resident
+memory (from /proc), and how busy the whole machine was (other processes skew the figures).
+A failed step also prints the failure causes from SIPp's error log. Total time is bounded by
+``--budget``.
 
-    .venv/bin/python bench/call_rate.py [--rates 5,10,20,40,80] [--step 20] [--call-ms 500]
+    .venv/bin/python bench/call_rate.py [--rates 10,20,40,60] [--step 20] [--call-ms 500]
 
 A single SIPp pair saturates near 190 calls/s on these machines (TESTING.md): rates above
 that measure SIPp, not the PBX.
@@ -15,18 +19,21 @@ that measure SIPp, not the PBX.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
+import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e import flows, sippctl
-from tests.e2e.pbx import Pbx, Tenant, acme
+from tests.e2e.pbx import Pbx, PbxError, Tenant, acme
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -43,6 +50,8 @@ class Step:
     wall_seconds: float
     rss_mib: float
     host_busy: float  # fraction of all cores busy during the step, every process counted
+    failures: str  # what SIPp's errors.log says went wrong, most frequent first
+    runqueue_seconds: float  # time the PBX was ready to run but waited for a core
 
     @property
     def clean(self) -> bool:
@@ -61,6 +70,22 @@ def host_cpu_times() -> tuple[int, int]:
     idle = values[3] + values[4]  # idle + iowait
     total = sum(values[:8])  # guest time is already counted in user
     return total - idle, total
+
+
+def process_runqueue_seconds(pid: int) -> float:
+    """Time the process's threads spent runnable but waiting for a CPU: the second field of
+    /proc/PID/schedstat (nanoseconds; the kernel's sched-stats). High values mean other
+    processes, not the PBX's own work, were holding it back."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def load_average() -> str:
+    """1, 5 and 15 minute load averages: other processes on the machine skew the figures."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def process_rss_mib(pid: int) -> float:
@@ -130,8 +155,11 @@ def run_step(
     )
     cpu_before, wall_before = process_cpu_seconds(pbx.pid), time.monotonic()
     host_before = host_cpu_times()
+    waited_before = process_runqueue_seconds(pbx.pid)
     uac = sippctl.start(scenario, workdir, options)
     result = uac.wait()
+    if not pbx.alive():
+        raise PbxError(f"centralita serve exited during the {rate:g}/s step\n{pbx.log()[-1500:]}")
     wall = time.monotonic() - wall_before
     host_after = host_cpu_times()
     return Step(
@@ -144,7 +172,26 @@ def run_step(
         wall_seconds=wall,
         rss_mib=process_rss_mib(pbx.pid),
         host_busy=(host_after[0] - host_before[0]) / max(1, host_after[1] - host_before[1]),
+        failures=failure_summary(uac.dir / "errors.log"),
+        runqueue_seconds=process_runqueue_seconds(pbx.pid) - waited_before,
     )
+
+
+_UNEXPECTED = re.compile(r"while expecting '([^']+)'.*?received 'SIP/2\.0 (\d{3})")
+_TIMED_OUT = re.compile(r"timeout on message \S+:(\d+)")
+
+
+def failure_summary(errors_log: Path) -> str:
+    """Failed calls by cause, from SIPp's ``-trace_err`` log: which response arrived while
+    another was expected (e.g. a retransmitted 401 from an overloaded PBX), or which scenario
+    message timed out. Counts are log entries (a call can leave more than one)."""
+    try:
+        text = errors_log.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    causes = Counter(f"got {got} expecting {want}" for want, got in _UNEXPECTED.findall(text))
+    causes.update(f"timeout at message {index}" for index in _TIMED_OUT.findall(text))
+    return ", ".join(f"{cause} x{n}" for cause, n in causes.most_common(4))
 
 
 def setup_times_ms(folder: Path) -> list[float]:
@@ -175,7 +222,8 @@ def report(step: Step) -> str:
         f"pbx cpu {100 * step.cpu_seconds / step.wall_seconds:5.1f}% "
         f"({1000 * step.cpu_seconds / max(1, step.succeeded + step.failed):4.1f} ms/call)  "
         f"rss {step.rss_mib:6.1f} MiB  "
-        f"host {100 * step.host_busy:5.1f}% of {os.cpu_count()} cores"
+        f"host {100 * step.host_busy:5.1f}% of {os.cpu_count()} cores  "
+        f"pbx waited for a core {100 * step.runqueue_seconds / step.wall_seconds:4.1f}%"
     )
 
 
@@ -207,19 +255,26 @@ def _bench(
         )
         assert flows.register(pbx, "101", workdir).ok, "caller 101 could not register"
         print(f"centralita serve pid {pbx.pid} on {pbx.sip_address}", flush=True)
+        print(f"load average at start: {load_average()}", flush=True)
         best: Step | None = None
         try:
             for rate in rates:
                 if time.monotonic() + step_s + 20 > deadline:
                     print(f"budget reached before rate {rate:g}/s")
                     break
-                step = run_step(pbx, workdir, scenario, rate, step_s, call_ms)
+                try:
+                    step = run_step(pbx, workdir, scenario, rate, step_s, call_ms)
+                except PbxError as error:  # e.g. a signal from outside the benchmark
+                    print(error, flush=True)
+                    break
                 print(report(step), flush=True)
                 if not step.clean:
+                    print(f"  failures: {step.failures}", flush=True)
                     break
                 best = step
         finally:
             callee.stop()
+    print(f"load average at end: {load_average()}")
     if best is None:
         print("no rate completed without failures")
         return 1

@@ -7,6 +7,10 @@ the other direction is ``Transcoder(dst, src)``. Prints microseconds of CPU (pro
 frame and direction, and the calls one core could transcode in real time (a call is both
 directions, 50 frames a second each). Pass-through (same codec on both legs) is shown for
 scale. Best of three runs per case.
+
+A second table is the relay's per-packet path for a transcoded or SRTP call leg
+(``centralita.media.transform``): whole RTP packets through ``DirectionTransform`` (RTP header
+rewrite, transcoding, SRTP unprotect/protect), sockets excluded (bench/relay.py has those).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from centralita.media.codecs import (
     Transcoder,
     available_codecs,
 )
+from centralita.media.srtp import SrtpContext, SrtpParams, generate_key
+from centralita.media.transform import DirectionPlan, MediaPlan, PayloadRoute, PlanRuntime
 
 RATE = 8000
 FRAME = 160
@@ -94,6 +100,76 @@ def main() -> None:
         per_call = forward + backward
         print(
             f"{label:<16}{forward:>10.1f}{backward:>10.1f}{per_call:>14.1f}"
+            f"{FRAME_US / per_call:>12.0f}"
+        )
+    relay_main(signal)
+
+
+RELAY_PACKETS = 3000  # a minute of one direction; unique packets (SRTP refuses replays)
+SUITE = "AES_CM_128_HMAC_SHA1_80"
+PT = {"PCMU/8000": 0, "PCMA/8000": 8, "G722/8000": 9}
+RELAY_CASES: list[tuple[str, CodecFactory, CodecFactory, bool]] = [
+    ("PCMU, SRTP on A", Pcmu, Pcmu, True),
+    ("PCMU<->PCMA", Pcmu, Pcma, False),
+    ("PCMU<->G722", Pcmu, G722, False),
+    ("PCMU<->G722, SRTP A", Pcmu, G722, True),
+]
+
+
+def _spec(codec: Codec) -> str:
+    return f"{codec.name}/{codec.clock_rate}"
+
+
+def _rtp(pt: int, seq: int, payload: bytes) -> bytes:
+    header = bytes([0x80, pt]) + (seq & 0xFFFF).to_bytes(2, "big")
+    return header + (seq * FRAME & 0xFFFFFFFF).to_bytes(4, "big") + b"\x00\x00\xca\xfe" + payload
+
+
+def _route(src: Codec, dst: Codec) -> DirectionPlan:
+    same = _spec(src) == _spec(dst)
+    transcode = None if same else (_spec(src), _spec(dst))
+    return DirectionPlan.of({PT[_spec(src)]: PayloadRoute(PT[_spec(dst)], transcode=transcode)})
+
+
+def relay_cost_us(
+    a: Codec, b: Codec, srtp: bool, signal: npt.NDArray[np.int16]
+) -> tuple[float, float]:
+    """CPU microseconds per packet caller->callee and callee->caller, best of three."""
+    best = [float("inf"), float("inf")]
+    stream_a, stream_b = payloads(a, signal), payloads(b, signal)
+    for _ in range(3):
+        ours, phone = generate_key(), generate_key()
+        params = SrtpParams(SUITE, ours, phone) if srtp else None
+        from_a = [_rtp(PT[_spec(a)], n, stream_a[n % len(stream_a)]) for n in range(RELAY_PACKETS)]
+        from_b = [_rtp(PT[_spec(b)], n, stream_b[n % len(stream_b)]) for n in range(RELAY_PACKETS)]
+        if params is not None:
+            sender = SrtpContext(SrtpParams(SUITE, phone, ours))
+            from_a = [sender.protect(p) for p in from_a]
+        runtime = PlanRuntime()
+        runtime.update(MediaPlan(params, None, _route(a, b), _route(b, a)))
+        for index, (transform, packets) in enumerate(
+            ((runtime.a_to_b, from_a), (runtime.b_to_a, from_b))
+        ):
+            assert transform is not None
+            start = time.process_time()
+            for packet in packets:
+                transform.rtp(packet)
+            best[index] = min(best[index], (time.process_time() - start) * 1e6 / len(packets))
+            assert transform.dropped_srtp == transform.dropped_payload == 0
+    return best[0], best[1]
+
+
+def relay_main(signal: npt.NDArray[np.int16]) -> None:
+    print()
+    print("relay transform, whole RTP packets, sockets excluded")
+    header = f"{'case':<22}{'A->B us':>10}{'B->A us':>10}{'call us/20ms':>14}{'calls/core':>12}"
+    print(header)
+    print("-" * len(header))
+    for label, make_a, make_b, srtp in RELAY_CASES:
+        forward, backward = relay_cost_us(make_a(), make_b(), srtp, signal)
+        per_call = forward + backward
+        print(
+            f"{label:<22}{forward:>10.1f}{backward:>10.1f}{per_call:>14.1f}"
             f"{FRAME_US / per_call:>12.0f}"
         )
 

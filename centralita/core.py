@@ -27,6 +27,7 @@ from centralita.calls.signalling import ALLOW, Network, Signalling
 from centralita.directory import Directory, ExtensionEntry, TenantEntry
 from centralita.logs import call_logger
 from centralita.records.outcome import CallSummary, Outcome
+from centralita.registrar.guard import AuthGuard
 from centralita.registrar.registrar import Registrar, RegistrarPolicy
 from centralita.routing.services import Service, service_for
 from centralita.sip import auth
@@ -112,6 +113,7 @@ class CoreSettings:
     # deployed phones (and SIPp) answer only the topmost challenge and know only MD5; a
     # provider whose phones all speak SHA-256 puts it first.
     digest_algorithms: tuple[str, ...] = ("MD5",)
+    guard: AuthGuard = field(default_factory=AuthGuard)
     registrar: RegistrarPolicy = field(default_factory=RegistrarPolicy)
 
 
@@ -131,6 +133,7 @@ class UserAgentCore:
         self.b2bua = B2bua(self.sig, media, directory, ring_timeout=settings.ring_timeout)
         self.apps = AppCalls(self.sig, directory)
         self.runner = runner
+        self.guard = settings.guard
         self.registrar = Registrar(directory, settings.registrar)
         self.authenticator = auth.DigestAuthenticator(
             settings.auth_secret, algorithms=settings.digest_algorithms
@@ -157,6 +160,8 @@ class UserAgentCore:
     def receive(self, message: Message, source: Address, now: float) -> None:
         """A parsed message from the network. A request that fails the checks of RFC 3261
         §8.2 is answered statelessly, before any transaction or dialog is touched."""
+        if self.guard.banned(source.host, now):
+            return  # a banned address learns nothing, not even that we are here
         if isinstance(message, Request):
             try:
                 validate_request(message)
@@ -228,7 +233,7 @@ class UserAgentCore:
 
     def _on_register(self, request: Request, source: Address, now: float, key: object) -> None:
         tenant = self._tenant_for(request.to.uri.host)
-        extension = self._authenticate(request, tenant, now)
+        extension = self._authenticate(request, source, tenant, now)
         aor_user = request.to.uri.user or ""
         if aor_user != extension.number:
             # §10.3 step 3: an extension may only change its own bindings.
@@ -247,7 +252,7 @@ class UserAgentCore:
     def _on_invite(self, event: RequestReceived, now: float) -> None:
         request = event.request
         tenant = self._tenant_for(request.from_.uri.host)
-        caller = self._authenticate(request, tenant, now)
+        caller = self._authenticate(request, event.source, tenant, now)
         callee_number = request.uri.user or ""
         target_tenant = self._tenant_for(request.uri.host, fallback=tenant)
         if target_tenant.id != tenant.id:
@@ -327,7 +332,9 @@ class UserAgentCore:
                 return default
         raise NotFound(f"unknown domain {host}")
 
-    def _authenticate(self, request: Request, tenant: TenantEntry, now: float) -> ExtensionEntry:
+    def _authenticate(
+        self, request: Request, source: Address, tenant: TenantEntry, now: float
+    ) -> ExtensionEntry:
         header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
         if header is None:
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
@@ -345,6 +352,11 @@ class UserAgentCore:
         if outcome.stale:
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now, stale=True))
         if not outcome.ok or outcome.username is None:
+            if self.guard.failed(source.host, now):
+                self.log.warning(
+                    "address banned after repeated authentication failures",
+                    extra={"tenant": tenant.name, "fields": {"source": source.host}},
+                )
             self.log.warning(
                 "authentication failed",
                 extra={
@@ -402,6 +414,7 @@ def _party(extension: ExtensionEntry, tenant: TenantEntry) -> Party:
         number=extension.number,
         name=extension.name,
         uri=f"sip:{extension.number}@{tenant.domain}",
+        srtp=extension.srtp,
     )
 
 

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 from centralita.records.outcome import CallSummary, drafts
 from centralita.store import Store
-from centralita.store.entities import Binding, CallRecord, ExtensionInfo, TenantInfo
+from centralita.store.entities import (
+    Binding,
+    CallRecord,
+    ExtensionInfo,
+    SrtpPolicy,
+    TenantInfo,
+)
 from centralita.store.tenants import normalize_domain
 
 TenantEntry = TenantInfo
@@ -31,12 +37,13 @@ TENANT_CACHE_ENTRIES = 1024
 class ExtensionEntry:
     """An extension as the core needs it: number, display name, call waiting."""
 
-    __slots__ = ("call_waiting", "name", "number")
+    __slots__ = ("call_waiting", "name", "number", "srtp")
 
     def __init__(self, info: ExtensionInfo) -> None:
         self.number = info.number
         self.name = info.name or info.number
         self.call_waiting = info.call_waiting
+        self.srtp: SrtpPolicy = info.srtp
 
 
 class Directory:

@@ -34,8 +34,10 @@ from centralita.media.tones import tone_for
 from centralita.media.wavfile import WavFile
 from centralita.routing.context import CallerHungUp, Playable, Recording
 from centralita.routing.services import Service, conference_room, echo_test, keypad_test
+from centralita.sip.errors import SipParseError
 from centralita.sip.message import Request
 from centralita.sip.offer_answer import LocalOrigin
+from centralita.sip.sdp import SdpError
 
 log = logging.getLogger("centralita.live")
 
@@ -101,7 +103,10 @@ class LiveCall:
             self.endpoint.close()
 
     def info_received(self, request: Request) -> int:
-        content_type = request.content_type or ""
+        try:
+            content_type = request.content_type or ""
+        except SipParseError:
+            return 400  # a malformed Content-Type (RFC 3261 §21.4.1)
         if not request.body:
             return 200  # an empty INFO is a keep-alive of sorts (RFC 6086 §4.2.1)
         if content_type not in INFO_CONTENT_TYPES:
@@ -129,9 +134,17 @@ class LiveCall:
     async def answer(self) -> None:
         if self.endpoint is not None:
             return
+        if self._ended.is_set():
+            raise CallerHungUp()  # cancelled (or hung up) before we answered
         endpoint = self.media.endpoints()
         try:
             media = self._negotiate(self.call.offer, endpoint)
+        except SdpError as error:
+            endpoint.close()
+            # RFC 3261 §13.3.1.1: an offer we cannot take is refused (488, or 400 if
+            # malformed) with the final response, not by answering and hanging up.
+            self.drive(lambda now: self.apps.reject(self.call, error.status_code, now))
+            raise
         except Exception:
             endpoint.close()
             raise
@@ -151,6 +164,7 @@ class LiveCall:
         answered: list[bool] = []
         self.drive(lambda now: answered.append(self.apps.answer(self.call, media.answer, now)))
         if not answered or not answered[0]:
+            endpoint.close()  # the call ended under us: nothing will close it later
             raise CallerHungUp()
         await self._wait(self._confirmed, ACK_WAIT)
 
@@ -178,9 +192,11 @@ class LiveCall:
         first_digit: str = "",
         inter_digit_timeout: float | None = None,
     ) -> str:
-        digits = "" if first_digit == terminator else first_digit
+        if terminator and first_digit == terminator:
+            return ""
+        digits = first_digit
         wait = timeout if not digits else (inter_digit_timeout or timeout)
-        while len(digits) < max_digits and first_digit != terminator:
+        while len(digits) < max_digits:
             event = await self._next_digit(wait)
             if event is None or event.digit == terminator:
                 break
@@ -211,8 +227,13 @@ class LiveCall:
     async def music_on_hold(self, music_class: str = "default") -> None:
         endpoint = self._endpoint()
         music = await asyncio.to_thread(self.media.music.get, music_class, self.tenant)
-        endpoint.source = music.listener(self.media.clock)
-        await self._wait(self._ended, None)
+        listener = music.listener(self.media.clock)
+        endpoint.source = listener
+        try:
+            await self._until_hung_up()
+        finally:
+            if endpoint.source is listener:  # cancelled: the call goes on without music
+                endpoint.source = None
 
     async def join_conference(self, room: str, *, muted: bool = False) -> None:
         endpoint = self._endpoint()
@@ -220,9 +241,11 @@ class LiveCall:
         self._audio_listeners.append(member.hear)
         endpoint.source = member
         try:
-            await self._wait(self._ended, None)
+            await self._until_hung_up()
         finally:
             self._audio_listeners.remove(member.hear)
+            if endpoint.source is member:
+                endpoint.source = None
             self.media.rooms.leave(self.tenant, room, self.call.call_id)
 
     async def echo(self) -> None:
@@ -230,7 +253,12 @@ class LiveCall:
         echo = _Echo()
         self._audio_listeners.append(echo.hear)
         endpoint.source = echo
-        await self._wait(self._ended, None)
+        try:
+            await self._until_hung_up()
+        finally:
+            self._audio_listeners.remove(echo.hear)
+            if endpoint.source is echo:
+                endpoint.source = None
 
     def note(self, **fields: Any) -> None:
         self.call.trace.append(fields)
@@ -255,8 +283,10 @@ class LiveCall:
         endpoint = self._endpoint()
         player = Player(clips)
         finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        endpoint.source = _Watched(player, finished)
+        watched = _Watched(player, finished)
+        endpoint.source = watched
         ended = asyncio.ensure_future(self._ended.wait())
+        key: asyncio.Future[DtmfReceived] | None = None
         try:
             while True:
                 waiters: set[asyncio.Future[Any]] = {finished, ended}
@@ -264,28 +294,34 @@ class LiveCall:
                 if key is not None:
                     waiters.add(key)
                 done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if ended in done:
+                    raise CallerHungUp()
                 if key is not None and key in done:
                     if key.result().digit in interrupt_on:
                         return key.result().digit
-                    continue
-                if key is not None:
-                    key.cancel()
-                if ended in done:
-                    raise CallerHungUp()
+                    if not finished.done():
+                        continue  # a key that does not interrupt this prompt
                 return ""
         finally:
+            # A getter left pending would swallow the next key (e.g. when the feature's
+            # task is cancelled): cancelling it leaves the key in the queue.
+            if key is not None:
+                key.cancel()
             ended.cancel()
             player.stop()
-            endpoint.source = None
+            if endpoint.source is watched:
+                endpoint.source = None
 
     async def _next_digit(self, timeout: float) -> DtmfReceived | None:
         getter = asyncio.ensure_future(self._digits.get())
         ended = asyncio.ensure_future(self._ended.wait())
-        done, pending = await asyncio.wait(
-            {getter, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
+        try:
+            done, _ = await asyncio.wait(
+                {getter, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            getter.cancel()  # no-op once done; else the key stays queued
+            ended.cancel()
         if getter in done:
             return getter.result()
         if ended in done:
@@ -318,15 +354,24 @@ class LiveCall:
         return "hangup"
 
     async def _wait(self, event: asyncio.Event, timeout: float | None) -> None:
+        """Until ``event`` is set; CallerHungUp if the call ends first (or on timeout)."""
         ended = asyncio.ensure_future(self._ended.wait())
         waited = asyncio.ensure_future(event.wait())
-        done, pending = await asyncio.wait(
-            {ended, waited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        if waited not in done or (self._ended.is_set() and event is not self._ended):
+        try:
+            done, _ = await asyncio.wait(
+                {ended, waited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ended.cancel()
+            waited.cancel()
+        if waited not in done or self._ended.is_set():
             raise CallerHungUp()
+
+    async def _until_hung_up(self) -> None:
+        """The verbs that last as long as the call: they end by the caller going away, and
+        say so like every other verb (CallerHungUp), so features unwind the same way."""
+        await self._ended.wait()
+        raise CallerHungUp()
 
     def _audio(self, frame: Pcm) -> None:
         for event in self._inband.feed(frame):

@@ -32,6 +32,7 @@ from centralita.media.prompts import PromptLibrary
 from centralita.media.relay import MediaRelay
 from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
+from centralita.media.transform import MediaPlan
 from centralita.registrar.registrar import RegistrarPolicy
 from centralita.routing.services import Service
 from centralita.sip.address import Address
@@ -79,6 +80,9 @@ class _SessionView:
 
     def set_hold(self, on_hold: bool) -> None:
         self.session.set_hold(on_hold)
+
+    def set_media_plan(self, plan: MediaPlan | None) -> None:
+        self.session.set_media_plan(plan)
 
     def close(self) -> None:
         self.session.close()

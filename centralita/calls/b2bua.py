@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from centralita.calls.call import Call, CallInput, CallState, Fork, Leg, Party
-from centralita.calls.media import MediaAnchor, MediaFactory, Side
+from centralita.calls.media import MediaAnchor, MediaFactory, OfferOrAnswer, Side
 from centralita.calls.relay import InDialogRelay
 from centralita.calls.signalling import Signalling
 from centralita.logs import call_logger
@@ -30,6 +30,7 @@ from centralita.sip.dialog import Dialog
 from centralita.sip.errors import BusyHere
 from centralita.sip.message import Request, Response, new_tag
 from centralita.sip.transaction import TransactionKey
+from centralita.store.entities import SrtpPolicy
 
 # RFC 3261 §16.7 step 6, as most UAs rank them: a callee that is busy is the most useful thing
 # to tell the caller, then a decline, then "not available", then anything else.
@@ -103,7 +104,7 @@ class B2bua:
         anchor = None
         if invite.body:
             session = self.media.create(lambda: self._inactive.append(call))
-            anchor = MediaAnchor(session, self._media_addresses(source, target))
+            anchor = MediaAnchor(session, self._media_addresses(source, target), srtp=_srtp(target))
         call = Call(
             call_id=invite.call_id,
             tenant_id=target.tenant_id,
@@ -130,7 +131,7 @@ class B2bua:
             return b""  # late offer: the callee's 2xx will carry the offer (RFC 3261 §13.2.1)
         assert call.anchor is not None
         try:
-            return call.anchor.relay(body, Side.A)
+            return call.anchor.relay(body, Side.A, "offer")
         except sdp.SdpError:
             call.anchor.close()
             raise
@@ -174,7 +175,7 @@ class B2bua:
             fork.dialog = Dialog.from_uac(fork.request, response)
         body = b""
         if response.body and call.anchor is not None and not call.early_sdp_sent:
-            body = self._relay_sdp(call, response.body, Side.B)  # early media (RFC 3960)
+            body = self._relay_sdp(call, response.body, Side.B, "answer")  # RFC 3960
             call.early_sdp_sent = bool(body)
         if response.status == call.provisional_sent and not body:
             return
@@ -195,7 +196,11 @@ class B2bua:
         b_leg = Leg(side=Side.B, dialog=dialog, peer=fork.dest)
         call.legs[Side.B] = b_leg
         self.legs_by_dialog[(dialog.call_id, dialog.local_tag)] = (call, Side.B)
-        body = self._answer_body(call, b_leg, response, now)
+        try:
+            body = self._answer_body(call, b_leg, response, now)
+        except sdp.SdpError as error:
+            self._refuse_answer(call, b_leg, fork, error, now)
+            return
         a_dialog = self.sig.answer(call, body, now)
         call.legs[Side.A] = Leg(side=Side.A, dialog=a_dialog, peer=call.caller_address)
         self.legs_by_dialog[(a_dialog.call_id, a_dialog.local_tag)] = (call, Side.A)
@@ -209,7 +214,7 @@ class B2bua:
             b_leg.ack_for_2xx = self.sig.ack(b_leg, invite, b"", now)
             return b""
         if call.invite.body:  # the 2xx carries the callee's answer: ACK it at once
-            body = self._relay_sdp(call, response.body, Side.B)
+            body = self._relay_sdp(call, response.body, Side.B, "answer")
             b_leg.ack_for_2xx = self.sig.ack(b_leg, invite, b"", now)
             return body
         # Late offer: the 2xx holds the callee's offer, the caller answers in its ACK; the ACK
@@ -219,9 +224,27 @@ class B2bua:
             Side.A: self.media_ip(call.caller_address),
             Side.B: self.media_ip(b_leg.peer),
         }
-        call.anchor = MediaAnchor(session, addresses)
+        srtp: dict[Side, SrtpPolicy] = {Side.A: call.caller.srtp, Side.B: call.callee.srtp}
+        call.anchor = MediaAnchor(session, addresses, srtp=srtp)
         b_leg.deferred_ack = self.sig.build_ack(b_leg, invite)
-        return self._relay_sdp(call, response.body, Side.B)
+        return self._relay_sdp(call, response.body, Side.B, "offer")
+
+    def _refuse_answer(
+        self, call: Call, b_leg: Leg, fork: Fork, error: sdp.SdpError, now: float
+    ) -> None:
+        """The callee answered with SDP we cannot relay (e.g. no keys for the SRTP the caller
+        requires): the callee's 2xx is ACKed and hung up, the caller gets the SDP error."""
+        if b_leg.deferred_ack is not None:
+            self.sig.send_ack(b_leg, b_leg.deferred_ack, b"", now)
+        elif b_leg.ack_for_2xx is None:
+            self.sig.ack(b_leg, fork.request, b"", now)
+        call.answered_at = None
+        self.sig.bye(b_leg, now, reason=f"unacceptable SDP: {error.detail}")
+        self.legs_by_dialog.pop((b_leg.dialog.call_id, b_leg.dialog.local_tag), None)
+        call.legs.pop(Side.B, None)
+        self.sig.respond(call, error.status_code, error.reason, now=now)
+        self._cancel_forks(call, except_fork=fork, now=now)
+        self._end(call, Outcome.FAILED, f"{error.status_code} {error.detail}", now)
 
     def _hang_up_late_answer(self, fork: Fork, dialog: Dialog, now: float) -> None:
         leg = Leg(side=Side.B, dialog=dialog, peer=fork.dest)
@@ -299,7 +322,7 @@ class B2bua:
         call.advance(CallInput.ACK)
         b_leg = call.legs[Side.B]
         if b_leg.deferred_ack is not None:
-            body = self._relay_sdp(call, request.body, Side.A) if request.body else b""
+            body = self._relay_sdp(call, request.body, Side.A, "answer") if request.body else b""
             b_leg.ack_for_2xx = self.sig.send_ack(b_leg, b_leg.deferred_ack, body, now)
             b_leg.deferred_ack = None
 
@@ -413,10 +436,12 @@ class B2bua:
             return self.media.media_ip
         return self.sig.network.local_address(peer.transport, peer.host)[0]
 
-    def _relay_sdp(self, call: Call, body: bytes, source: Side) -> bytes:
+    def _relay_sdp(
+        self, call: Call, body: bytes, source: Side, kind: OfferOrAnswer | None = None
+    ) -> bytes:
         if call.anchor is None:
             return body
-        return call.anchor.relay(body, source)
+        return call.anchor.relay(body, source, kind)
 
     def _leg_for(self, call_id: str, local_tag: str | None) -> tuple[Call, Side] | None:
         if local_tag is None:
@@ -449,3 +474,7 @@ def _failure_outcome(status: int) -> Outcome:
     if status in (408, 480, 503):
         return Outcome.NOT_REACHABLE
     return Outcome.FAILED
+
+
+def _srtp(target: CallTarget) -> dict[Side, SrtpPolicy]:
+    return {Side.A: target.caller.srtp, Side.B: target.callee.srtp}

@@ -28,6 +28,7 @@ from centralita.sip.address import Address
 from centralita.sip.dialog import Dialog
 from centralita.sip.message import Request
 from centralita.sip.transaction import TransactionKey
+from centralita.store.entities import SrtpPolicy
 
 
 class CallState(enum.Enum):
@@ -82,6 +83,7 @@ class Party:
     number: str
     name: str
     uri: str
+    srtp: SrtpPolicy = "off"  # the extension's SRTP policy
 
 
 @dataclass(slots=True)

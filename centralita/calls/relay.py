@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from centralita.calls.media import Side
+from centralita.calls.media import OfferOrAnswer, Side
 from centralita.calls.signalling import Signalling
 from centralita.sip.message import Request, Response
 from centralita.sip.transaction import TransactionKey
@@ -23,7 +23,7 @@ from centralita.sip.transaction import TransactionKey
 if TYPE_CHECKING:
     from centralita.calls.call import Call, Leg
 
-RelaySdp = Callable[["Call", bytes, Side], bytes]
+RelaySdp = Callable[["Call", bytes, Side, OfferOrAnswer], bytes]
 
 # Header fields that carry meaning end to end for the relayed methods.
 _COPIED_HEADERS = ("Content-Type", "Event", "Info-Package", "Subject", "Reason")
@@ -89,7 +89,7 @@ class InDialogRelay:
                 outgoing.headers.set(name, value)
         if request.body:
             outgoing.body = (
-                relay_sdp(call, request.body, side) if _is_sdp(request) else request.body
+                relay_sdp(call, request.body, side, "offer") if _is_sdp(request) else request.body
             )
         return outgoing
 
@@ -105,7 +105,10 @@ class InDialogRelay:
             del self.pending[key]
         body = response.body
         if body and _is_sdp(response):
-            body = relay_sdp(relay.call, body, relay.origin.other)
+            kind: OfferOrAnswer = "answer" if relay.request.body else "offer"
+            body = relay_sdp(relay.call, body, relay.origin.other, kind)
+        elif response.status >= 300 and relay.request.body and relay.call.anchor is not None:
+            relay.call.anchor.offer_rejected()  # RFC 3264 §8: the session stays as it was
         origin_leg = relay.call.legs[relay.origin]
         self.sig.reply(
             relay.request,
@@ -144,7 +147,7 @@ class InDialogRelay:
         del self.awaited[(request.call_id, leg.side)]
         if awaited.deferred is not None:
             far = call.legs[leg.side.other]
-            body = relay_sdp(call, request.body, leg.side) if request.body else b""
+            body = relay_sdp(call, request.body, leg.side, "answer") if request.body else b""
             far.ack_for_2xx = self.sig.send_ack(far, awaited.deferred, body, now)
         return True
 

@@ -113,6 +113,7 @@ def _apply_extensions(
                 password=ext.password,
                 name=ext.name,
                 call_waiting=ext.call_waiting,
+                srtp=ext.srtp,
             )
             changes.append(Change("+", "extension", label))
         elif fields := _update_extension(tx, current, ext):
@@ -132,6 +133,7 @@ def _update_extension(tx: Store, current: ExtensionInfo, cfg: ExtensionConfig) -
             ("name", current.name != cfg.name),
             ("password", not matches),
             ("call_waiting", current.call_waiting != cfg.call_waiting),
+            ("srtp", current.srtp != cfg.srtp),
         )
         if changed
     )
@@ -142,5 +144,6 @@ def _update_extension(tx: Store, current: ExtensionInfo, cfg: ExtensionConfig) -
             name=cfg.name,
             password=None if matches else cfg.password,
             call_waiting=cfg.call_waiting,
+            srtp=cfg.srtp,
         )
     return fields

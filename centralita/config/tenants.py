@@ -8,7 +8,7 @@ model referenced from there), each with a default, so existing files stay valid.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -84,6 +84,10 @@ class ExtensionConfig(ConfigModel):
     name: DisplayName = None
     password: Password
     call_waiting: bool = False
+    # SDES-SRTP (RFC 4568) towards this extension's phones: "off" plain RTP (a phone's own
+    # SRTP offer is still answered), "optional" RTP/AVP with a=crypto (best effort),
+    # "required" RTP/SAVP only, plain offers refused with 488.
+    srtp: Literal["off", "optional", "required"] = "off"
 
     @field_validator("password")
     @classmethod

@@ -22,6 +22,10 @@ CallStatus = Literal[
     "transferred",
 ]
 CALL_DIRECTIONS: tuple[str, ...] = ("inbound", "outbound", "internal")
+# An extension's SRTP policy (SDES, RFC 4568): what the PBX offers towards its phones and
+# accepts from them (see centralita.calls.media.SrtpPolicy).
+SrtpPolicy = Literal["off", "optional", "required"]
+SRTP_POLICIES: tuple[SrtpPolicy, ...] = ("off", "optional", "required")
 # The statuses of DESIGN.md's call log table, and only those.
 CALL_STATUSES: tuple[str, ...] = (
     "answered_out",
@@ -54,6 +58,7 @@ class ExtensionInfo:
     name: str | None
     call_waiting: bool
     has_credentials: bool  # False until a password is set (or after the realm changed)
+    srtp: SrtpPolicy = "off"
 
 
 @dataclass(frozen=True, slots=True)

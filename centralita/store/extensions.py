@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+from typing import cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from centralita.store.credentials import ha1_column, ha1_pair
-from centralita.store.entities import ExtensionInfo
+from centralita.store.entities import SRTP_POLICIES, ExtensionInfo, SrtpPolicy
 from centralita.store.errors import AlreadyExists, ExtensionNotFound, TenantNotFound
 from centralita.store.models import Extension, Tenant
 from centralita.store.unit import Unit
@@ -41,7 +42,14 @@ def to_info(row: Extension) -> ExtensionInfo:
         name=row.display_name,
         call_waiting=row.call_waiting,
         has_credentials=row.ha1_md5 is not None and row.ha1_sha256 is not None,
+        srtp=cast(SrtpPolicy, row.srtp),
     )
+
+
+def _checked_srtp(srtp: str) -> str:
+    if srtp not in SRTP_POLICIES:
+        raise ValueError(f"SRTP policy must be one of {', '.join(SRTP_POLICIES)}, not {srtp!r}")
+    return srtp
 
 
 class ExtensionRepository:
@@ -56,6 +64,7 @@ class ExtensionRepository:
         password: str,
         name: str | None = None,
         call_waiting: bool = False,
+        srtp: SrtpPolicy = "off",
     ) -> ExtensionInfo:
         with self._unit.write() as session:
             tenant = _tenant(session, tenant_id)
@@ -69,6 +78,7 @@ class ExtensionRepository:
                 ha1_md5=md5,
                 ha1_sha256=sha256,
                 call_waiting=call_waiting,
+                srtp=_checked_srtp(srtp),
             )
             session.add(row)
             session.flush()
@@ -82,6 +92,7 @@ class ExtensionRepository:
         name: str | _Unset | None = UNSET,
         password: str | None = None,
         call_waiting: bool | None = None,
+        srtp: SrtpPolicy | None = None,
     ) -> ExtensionInfo:
         """Change what is given; ``name=None`` clears the display name."""
         with self._unit.write() as session:
@@ -93,6 +104,8 @@ class ExtensionRepository:
                 row.ha1_md5, row.ha1_sha256 = ha1_pair(number, domain, password)
             if call_waiting is not None:
                 row.call_waiting = call_waiting
+            if srtp is not None:
+                row.srtp = _checked_srtp(srtp)
             session.flush()
             return to_info(row)
 

@@ -108,6 +108,8 @@ class Extension(Base):
     ha1_sha256: Mapped[str | None] = mapped_column(String(64))
     call_waiting: Mapped[bool] = mapped_column(Boolean(create_constraint=False), default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # "off" | "optional" | "required" (entities.SRTP_POLICIES), checked by the repository.
+    srtp: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
 
     __table_args__ = (UniqueConstraint("tenant_id", "number"),)
 
