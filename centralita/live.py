@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from centralita.calls.appcall import AppCall, AppCalls
-from centralita.media.audio import FRAME_SAMPLES, Pcm
+from centralita.media.audio import FRAME_SAMPLES, Pcm, silence
 from centralita.media.conference import ConferenceRooms
 from centralita.media.dtmf import INFO_CONTENT_TYPES, DtmfDeduplicator, parse_info_body
 from centralita.media.dtmf_inband import InbandDetector
@@ -143,7 +143,8 @@ class LiveCall:
             endpoint.close()
             # RFC 3261 §13.3.1.1: an offer we cannot take is refused (488, or 400 if
             # malformed) with the final response, not by answering and hanging up.
-            self.drive(lambda now: self.apps.reject(self.call, error.status_code, now))
+            status = error.status_code
+            self.drive(lambda now: self.apps.reject(self.call, status, now))
             raise
         except Exception:
             endpoint.close()
@@ -410,7 +411,9 @@ class _Echo:
             self.frames.append(frame)
 
     def read(self, samples: int = FRAME_SAMPLES) -> Pcm | None:
-        return self.frames.pop(0) if self.frames else None
+        # Never None: to the endpoint None means "finished" and it would drop the echo the
+        # first time the caller's audio is late (or before it has started).
+        return self.frames.pop(0) if self.frames else silence(samples)
 
 
 async def run_service(live: LiveCall, service: Service) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,10 @@ async def rig(prompts: PromptLibrary, music: MusicLibrary, tmp_path: Path) -> As
 @pytest.fixture
 async def leg(rig: Rig) -> Leg:
     return await rig.answered()
+
+
+def heard_enough(leg: Leg, since: int, frames: int) -> bool:
+    return leg.ear.audible_count(since) >= frames
 
 
 def relay(digit: str, duration: int = 160) -> bytes:
@@ -252,10 +257,21 @@ async def test_collect_digits_inter_digit_timeout_after_the_first_key(leg: Leg) 
 
 async def test_collect_digits_first_digit_and_no_terminator(leg: Leg) -> None:
     assert await leg.live.collect_digits(4, timeout=WAIT, first_digit="#") == ""
-    for digit in "#5":
+    for digit in "#5#":
         leg.apps.info(leg.call, DTMF_RELAY, relay(digit))
     # An empty terminator: '#' is a digit like any other.
     assert await leg.live.collect_digits(3, timeout=0.3, terminator="", first_digit="1") == "1#5"
+    assert await leg.live.collect_digits(2, timeout=0.3, terminator="") == "#"
+
+
+async def test_a_cancelled_collect_does_not_swallow_the_next_key(leg: Leg) -> None:
+    task = asyncio.ensure_future(leg.live.collect_digits(4, timeout=WAIT))
+    await leg.ear.frames_pass(2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    leg.apps.info(leg.call, DTMF_RELAY, relay("9"))
+    assert await leg.live.collect_digits(1, timeout=0.5) == "9"
 
 
 async def test_keys_pressed_during_a_prompt_are_kept_for_the_next_collect(leg: Leg) -> None:
@@ -355,9 +371,7 @@ async def test_record_ends_at_max_length_after_a_beep(leg: Leg, tmp_path: Path) 
     assert dominant_frequency(samples) == pytest.approx(500, abs=10)
 
 
-async def test_record_keeps_the_message_when_the_caller_hangs_up(
-    leg: Leg, tmp_path: Path
-) -> None:
+async def test_record_keeps_the_message_when_the_caller_hangs_up(leg: Leg, tmp_path: Path) -> None:
     path = tmp_path / "msg.wav"
     leg.phone.source = PcmSource(tone(600, 5.0))
     task = asyncio.ensure_future(
@@ -419,7 +433,7 @@ async def test_two_calls_in_a_conference_hear_each_other(rig: Rig) -> None:
     marks = len(alice.ear.frames), len(bob.ear.frames)
     tasks = [asyncio.ensure_future(leg.live.join_conference("12")) for leg in (alice, bob)]
     for leg, mark in zip((alice, bob), marks, strict=True):
-        await leg.ear.until(lambda leg=leg, mark=mark: leg.ear.audible_count(mark) >= 40)
+        await leg.ear.until(partial(heard_enough, leg, mark, 40))
     assert rig.rooms.members("acme", "12") == 2
 
     def last_heard(leg: Leg) -> float:

@@ -44,6 +44,8 @@ class Account:
     password: str | None = None
     registrar: str | None = None  # "host:port" of the PBX, used as outbound proxy
     regint: int = 300
+    codecs: str = "PCMU"  # baresip's audio_codecs, e.g. "G722" or "PCMU,PCMA"
+    mediaenc: str | None = None  # e.g. "srtp-mand": SDES-SRTP required (RFC 4568)
 
     def line(self) -> str:
         params = [f"<sip:{self.user}@{self.domain}>"]
@@ -54,7 +56,9 @@ class Account:
             params.append(f"regint={self.regint}")
         else:
             params.append("regint=0")
-        params += ["audio_codecs=PCMU", "answermode=auto"]
+        params += [f"audio_codecs={self.codecs}", "answermode=auto"]
+        if self.mediaenc is not None:
+            params.append(f"mediaenc={self.mediaenc}")
         return ";".join(params)
 
 
@@ -215,6 +219,8 @@ class Phone:
                 f"rtp_ports {low}-{high}",
                 f"module_path {MODULE_PATH}",
                 "module g711.so",
+                "module g722.so",
+                "module srtp.so",
                 "module aufile.so",
                 "module alsa.so",
                 "module sndfile.so",

@@ -33,6 +33,7 @@ class Extension:
     name: str
     password: str
     call_waiting: bool = False
+    srtp: str = "off"
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ def _tenant_doc(tenant: Tenant) -> dict[str, Any]:
                 "name": e.name,
                 "password": e.password,
                 **({"call_waiting": True} if e.call_waiting else {}),
+                **({"srtp": e.srtp} if e.srtp != "off" else {}),
             }
             for e in tenant.extensions
         ],
