@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import re
 import sys
@@ -167,7 +166,7 @@ def run_step(
         attempted=calls,
         succeeded=_counter(result, "SuccessfulCall(C)"),
         failed=_counter(result, "FailedCall(C)"),
-        rtt_ms=setup_times_ms(uac.dir),
+        rtt_ms=sippctl.parse_rtt(uac.dir),  # first INVITE to 200 OK, challenge included
         cpu_seconds=process_cpu_seconds(pbx.pid) - cpu_before,
         wall_seconds=wall,
         rss_mib=process_rss_mib(pbx.pid),
@@ -192,19 +191,6 @@ def failure_summary(errors_log: Path) -> str:
     causes = Counter(f"got {got} expecting {want}" for want, got in _UNEXPECTED.findall(text))
     causes.update(f"timeout at message {index}" for index in _TIMED_OUT.findall(text))
     return ", ".join(f"{cause} x{n}" for cause, n in causes.most_common(4))
-
-
-def setup_times_ms(folder: Path) -> list[float]:
-    """Call set-up times from SIPp's ``-trace_rtt`` file, by column name: SIPp 3.6 writes
-    ``Date_ms;response_time_ms;rtd_no`` (the third column is the timer's number, not a time).
-    The scenario's one timer runs from the first INVITE to the 200 OK, so it spans the digest
-    challenge round trip and the PBX's outgoing leg to the callee."""
-    values: list[float] = []
-    for path in folder.glob("*_rtt.csv"):
-        with path.open(newline="") as rows:
-            for row in csv.DictReader(rows, delimiter=";"):
-                values.append(float(row["response_time_ms"]))
-    return values
 
 
 def _counter(result: sippctl.SippResult, column: str) -> int:

@@ -7,6 +7,8 @@ so that a line about a call can always be found by grepping its Call-ID.
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
@@ -42,6 +44,8 @@ class LogfmtFormatter(logging.Formatter):
             parts.extend(f"{k}={_quote(v)}" for k, v in fields.items())
         if record.exc_info:
             parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
+        elif record.exc_text:
+            parts.append(f"exc={_quote(record.exc_text)}")
         return " ".join(parts)
 
 
@@ -59,10 +63,29 @@ def call_logger(name: str, *, tenant: str | None = None, call_id: str | None = N
     return CallLogger(logging.getLogger(name), {"tenant": tenant, "call_id": call_id})
 
 
-def configure(level: str = "info") -> None:
+def configure(level: str = "info") -> logging.handlers.QueueListener:
+    """Log lines are formatted and written by a thread of their own: the event loop only
+    queues records, so a slow stderr pipe never stalls SIP or media. Stop the returned
+    listener at exit to flush what is queued."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogfmtFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, handler)
     root = logging.getLogger("centralita")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_ContextQueueHandler(records)]
     root.setLevel(level.upper())
     root.propagate = False
+    listener.start()
+    return listener
+
+
+class _ContextQueueHandler(logging.handlers.QueueHandler):
+    """Keeps the record's own fields (tenant, call_id, fields) for the formatter thread."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record

@@ -115,7 +115,8 @@ class SipServer:
         )
         self.applications = Applications(self, Path(options.data_dir))
         self.core.runner = self.applications
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
         self._purge: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -230,12 +231,15 @@ class SipServer:
         deadlines = [t for t in (self.layer.get_timer(), self.core.get_timer()) if t is not None]
         if not deadlines or self._loop is None:
             return
-        delay = max(0.0, min(deadlines) - time.time())
+        deadline = min(deadlines)
         if self._timer is not None:
-            if self._timer.when() <= self._loop.time() + delay:
-                return
+            if self._timer_at <= deadline:
+                return  # the armed timer fires first anyway
             self._timer.cancel()
-        self._timer = self._loop.call_later(delay, self._on_timer)
+        # Our own deadline, not the handle's: uvloop hands back a plain Handle (no when())
+        # for a delay that rounds to zero.
+        self._timer_at = deadline
+        self._timer = self._loop.call_later(max(0.0, deadline - time.time()), self._on_timer)
 
     def _schedule_purge(self) -> None:
         assert self._loop is not None
@@ -322,7 +326,7 @@ async def _serve(options: ServeOptions) -> None:
 
 
 def run_server(options: ServeOptions) -> int:
-    logs.configure(options.log_level)
+    listener = logs.configure(options.log_level)
     if options.sip_trace:
         logging.getLogger("centralita.sip.trace").setLevel(logging.INFO)
     try:
@@ -331,4 +335,6 @@ def run_server(options: ServeOptions) -> int:
     except OSError as error:
         log.error("cannot start", extra={"fields": {"error": str(error)}})
         return 1
+    finally:
+        listener.stop()
     return 0

@@ -305,15 +305,15 @@ def parse_stats(path: Path) -> list[dict[str, str]]:
 
 
 def parse_rtt(folder: Path) -> list[float]:
-    """Response times (ms) from ``-trace_rtt`` files (``date;dateMs;rtt;rtd_no``)."""
+    """Response times (ms) from ``-trace_rtt`` files, read by column name: SIPp 3.6 writes
+    ``Date_ms;response_time_ms;rtd_no`` (the last column is the timer's number)."""
     values: list[float] = []
     for path in folder.glob("*_rtt.csv"):
-        for row in csv.reader(_read(path).splitlines(), delimiter=";"):
-            if len(row) >= 3:
-                try:
-                    values.append(float(row[2]))
-                except ValueError:
-                    continue
+        for row in csv.DictReader(_read(path).splitlines(), delimiter=";"):
+            try:
+                values.append(float(row["response_time_ms"]))
+            except (KeyError, TypeError, ValueError):
+                continue
     return values
 
 
