@@ -21,6 +21,7 @@ debian-deps:
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	command -v baresip >/dev/null || missing="$$missing baresip"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	/sbin/ldconfig -p | grep -q 'libopus\.so\.0' || missing="$$missing libopus0"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

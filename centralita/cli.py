@@ -189,6 +189,9 @@ def _add_extension(commands: Any) -> None:
     add.add_argument("--name", help="display name")
     add.add_argument("--password", help="SIP password (default: generate and print one)")
     add.add_argument("--call-waiting", action="store_true")
+    add.add_argument(
+        "--record-calls", action="store_true", help="record every bridged call (stereo WAV)"
+    )
     add.set_defaults(handler=_extension_add)
     remove = actions.add_parser("remove", help="remove an extension")
     remove.add_argument("tenant", metavar="TENANT")
@@ -283,6 +286,7 @@ def _extension_add(args: argparse.Namespace) -> int:
             password=password,
             name=args.name,
             call_waiting=args.call_waiting,
+            record_calls=args.record_calls,
         )
     print(f"added extension {args.number} to {tenant.name}: sip:{args.number}@{tenant.domain}")
     if args.password is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from centralita.calls.appcall import AppCall, AppCalls, AppTarget
@@ -115,6 +116,7 @@ class CoreSettings:
     digest_algorithms: tuple[str, ...] = ("MD5",)
     guard: AuthGuard = field(default_factory=AuthGuard)
     registrar: RegistrarPolicy = field(default_factory=RegistrarPolicy)
+    recordings: Path | None = None  # where recorded calls go (None: no call is recorded)
 
 
 class UserAgentCore:
@@ -130,7 +132,13 @@ class UserAgentCore:
         self.directory = directory
         self.layer = layer
         self.sig = Signalling(layer, network)
-        self.b2bua = B2bua(self.sig, media, directory, ring_timeout=settings.ring_timeout)
+        self.b2bua = B2bua(
+            self.sig,
+            media,
+            directory,
+            ring_timeout=settings.ring_timeout,
+            recordings=settings.recordings,
+        )
         self.apps = AppCalls(self.sig, directory)
         self.runner = runner
         self.guard = settings.guard
@@ -415,6 +423,7 @@ def _party(extension: ExtensionEntry, tenant: TenantEntry) -> Party:
         name=extension.name,
         uri=f"sip:{extension.number}@{tenant.domain}",
         srtp=extension.srtp,
+        record_calls=extension.record_calls,
     )
 
 

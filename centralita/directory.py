@@ -37,13 +37,14 @@ TENANT_CACHE_ENTRIES = 1024
 class ExtensionEntry:
     """An extension as the core needs it: number, display name, call waiting."""
 
-    __slots__ = ("call_waiting", "name", "number", "srtp")
+    __slots__ = ("call_waiting", "name", "number", "record_calls", "srtp")
 
     def __init__(self, info: ExtensionInfo) -> None:
         self.number = info.number
         self.name = info.name or info.number
         self.call_waiting = info.call_waiting
         self.srtp: SrtpPolicy = info.srtp
+        self.record_calls = info.record_calls
 
 
 class Directory:
@@ -135,6 +136,7 @@ class Directory:
                         answered_by=draft.answered_by,
                         hangup_cause=draft.hangup_cause,
                         routing_trace=draft.routing_trace,
+                        recording=draft.recording,
                     )
                 )
 

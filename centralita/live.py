@@ -37,7 +37,7 @@ from centralita.routing.services import Service, conference_room, echo_test, key
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import Request
 from centralita.sip.offer_answer import LocalOrigin
-from centralita.sip.sdp import SdpError
+from centralita.sip.sdp import SdpError, SdpNotAcceptable
 
 log = logging.getLogger("centralita.live")
 
@@ -90,6 +90,7 @@ class LiveCall:
         self._inband = InbandDetector()
         self._audio_listeners: list[Callable[[Pcm], None]] = []
         self._origin: LocalOrigin | None = None
+        self._media: NegotiatedMedia | None = None
         call.listener = self
 
     # ---- AppCallListener (called inside the sans-I/O driver) -------------------------------
@@ -120,6 +121,10 @@ class LiveCall:
     def offer_received(self, body: bytes) -> bytes:
         endpoint = self._endpoint()
         media = self._negotiate(body, endpoint)
+        if self._media is not None and media.codec.name != self._media.codec.name:
+            # The endpoint keeps its codec for the whole call: a re-offer without it is
+            # refused and the session stays as it was (RFC 3264 §8, RFC 3261 §14.2).
+            raise SdpNotAcceptable(f"the call continues with {self._media.codec.name}")
         endpoint.update_remote(media.remote, media.rtcp)
         endpoint.set_hold(media.on_hold)
         return media.answer
@@ -127,7 +132,16 @@ class LiveCall:
     def _negotiate(self, offer: bytes, endpoint: MediaEndpoint) -> NegotiatedMedia:
         if self._origin is None:
             self._origin = LocalOrigin(self.media.media_ip(self.call))
-        return answer_offer(offer, self._origin.origin.address, endpoint.local_port, self._origin)
+        media = answer_offer(
+            offer,
+            self._origin.origin.address,
+            endpoint.local_port,
+            self._origin,
+            current=self._media,
+        )
+        if self._media is None:
+            self._media = media
+        return media
 
     # ---- CallContext verbs --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from centralita import logs
@@ -29,6 +29,7 @@ from centralita.media.conference import ConferenceRooms
 from centralita.media.moh import MusicLibrary
 from centralita.media.ports import RtpPortPool
 from centralita.media.prompts import PromptLibrary
+from centralita.media.recording import RelayRecording
 from centralita.media.relay import MediaRelay
 from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
@@ -69,6 +70,7 @@ class RelayedMedia:
 class _SessionView:
     def __init__(self, session: RelaySession) -> None:
         self.session = session
+        self.recording: RelayRecording | None = None
 
     def local_port(self, side: Side) -> int:
         endpoint = self.session.endpoint_a if side is Side.A else self.session.endpoint_b
@@ -83,8 +85,25 @@ class _SessionView:
 
     def set_media_plan(self, plan: MediaPlan | None) -> None:
         self.session.set_media_plan(plan)
+        if self.recording is not None:
+            self.recording.retap()
+
+    def start_recording(self, path: Path, formats: Mapping[Side, Mapping[int, str]]) -> bool:
+        try:
+            legs = {side.value: f for side, f in formats.items()}
+            self.recording = RelayRecording(self.session, path, legs)
+        except OSError:
+            log.exception("cannot record to %s", path)
+            return False
+        return True
+
+    def set_recording_formats(self, side: Side, formats: Mapping[int, str]) -> None:
+        if self.recording is not None:
+            self.recording.set_formats(side.value, formats)
 
     def close(self) -> None:
+        if self.recording is not None:
+            self.recording.close()
         self.session.close()
 
 
@@ -111,6 +130,7 @@ class SipServer:
                 ring_timeout=options.ring_timeout,
                 auth_secret=_auth_secret(),
                 digest_algorithms=options.digest_algorithms,
+                recordings=Path(options.data_dir).absolute() / "recordings",
             ),
         )
         self.applications = Applications(self, Path(options.data_dir))

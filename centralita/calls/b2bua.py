@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from centralita.calls.call import Call, CallInput, CallState, Fork, Leg, Party
 from centralita.calls.media import MediaAnchor, MediaFactory, OfferOrAnswer, Side
+from centralita.calls.recording import CallRecording
 from centralita.calls.relay import InDialogRelay
 from centralita.calls.signalling import Signalling
 from centralita.logs import call_logger
@@ -62,8 +64,10 @@ class B2bua:
         call_log: CallLogSink,
         *,
         ring_timeout: float = 60.0,
+        recordings: Path | None = None,
     ) -> None:
         self.sig = signalling
+        self.recordings = recordings  # where call recordings go; None: calls are not recorded
         self.media = media
         self.call_log = call_log
         self.ring_timeout = ring_timeout
@@ -124,6 +128,9 @@ class B2bua:
         call.trace.append(
             {"node": "extension", "number": target.callee.number, "contacts": len(target.contacts)}
         )
+        recorded = target.caller.record_calls or target.callee.record_calls
+        if recorded and self.recordings is not None:
+            call.recording = CallRecording(self.recordings)
         return call
 
     def _offer_for_b(self, call: Call, body: bytes) -> bytes:
@@ -205,6 +212,7 @@ class B2bua:
         call.legs[Side.A] = Leg(side=Side.A, dialog=a_dialog, peer=call.caller_address)
         self.legs_by_dialog[(a_dialog.call_id, a_dialog.local_tag)] = (call, Side.A)
         call.log.info("call answered", extra={"fields": {"by": fork.contact}})
+        self._start_recording(call, now)
         self._cancel_forks(call, except_fork=fork, now=now)
 
     def _answer_body(self, call: Call, b_leg: Leg, response: Response, now: float) -> bytes:
@@ -421,6 +429,7 @@ class B2bua:
             hangup_cause=call.hangup_cause,
             answered_by=call.callee.number if call.answered_at is not None else None,
             routing_trace=call.trace,
+            recording=None if call.recording is None else call.recording.link,
         )
 
     # ---- small pieces ------------------------------------------------------------------------
@@ -441,7 +450,19 @@ class B2bua:
     ) -> bytes:
         if call.anchor is None:
             return body
-        return call.anchor.relay(body, source, kind)
+        relayed = call.anchor.relay(body, source, kind)
+        if call.recording is not None:
+            call.recording.learn(source, body, relayed)
+        return relayed
+
+    def _start_recording(self, call: Call, now: float) -> None:
+        recording = call.recording
+        if recording is None or call.anchor is None:
+            return
+        if recording.start(call.anchor.session, call.tenant_name, call.call_id, now):
+            call.log.info("recording", extra={"fields": {"path": recording.link}})
+        else:
+            call.log.warning("call not recorded: the media session cannot record")
 
     def _leg_for(self, call_id: str, local_tag: str | None) -> tuple[Call, Side] | None:
         if local_tag is None:

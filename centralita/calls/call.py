@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from centralita.calls.media import MediaAnchor, Side
+from centralita.calls.recording import CallRecording
 from centralita.logs import CallLogger
 from centralita.records.outcome import Outcome
 from centralita.sip.address import Address
@@ -84,6 +85,7 @@ class Party:
     name: str
     uri: str
     srtp: SrtpPolicy = "off"  # the extension's SRTP policy
+    record_calls: bool = False  # the extension's calls are recorded
 
 
 @dataclass(slots=True)
@@ -141,6 +143,7 @@ class Call:
     provisional_sent: int = 0
     early_sdp_sent: bool = False
     trace: list[dict[str, Any]] = field(default_factory=list)
+    recording: CallRecording | None = None  # when the caller's or callee's calls are recorded
 
     def advance(self, event: CallInput) -> CallState:
         try:

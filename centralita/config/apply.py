@@ -114,6 +114,7 @@ def _apply_extensions(
                 name=ext.name,
                 call_waiting=ext.call_waiting,
                 srtp=ext.srtp,
+                record_calls=ext.record_calls,
             )
             changes.append(Change("+", "extension", label))
         elif fields := _update_extension(tx, current, ext):
@@ -134,6 +135,7 @@ def _update_extension(tx: Store, current: ExtensionInfo, cfg: ExtensionConfig) -
             ("password", not matches),
             ("call_waiting", current.call_waiting != cfg.call_waiting),
             ("srtp", current.srtp != cfg.srtp),
+            ("record_calls", current.record_calls != cfg.record_calls),
         )
         if changed
     )
@@ -145,5 +147,6 @@ def _update_extension(tx: Store, current: ExtensionInfo, cfg: ExtensionConfig) -
             password=None if matches else cfg.password,
             call_waiting=cfg.call_waiting,
             srtp=cfg.srtp,
+            record_calls=cfg.record_calls,
         )
     return fields

@@ -88,6 +88,8 @@ class ExtensionConfig(ConfigModel):
     # SRTP offer is still answered), "optional" RTP/AVP with a=crypto (best effort),
     # "required" RTP/SAVP only, plain offers refused with 488.
     srtp: Literal["off", "optional", "required"] = "off"
+    # Record every bridged call this extension makes or receives (stereo WAV, caller left).
+    record_calls: bool = False
 
     @field_validator("password")
     @classmethod

@@ -7,14 +7,16 @@ keys of its own (RFC 4568 §5.1.2). The result says everything the RTP endpoint 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from centralita.media.codecs import codec_for
+from centralita.media.codecs import available_codecs, codec_for
 from centralita.media.codecs_base import Codec
 from centralita.media.srtp import NoAcceptableCrypto, SrtpParams, answer_crypto
 from centralita.sip import offer_answer, sdp
 
-PREFERRED = ("G722", "PCMU", "PCMA")
+# Wideband first; Opus last because encoding it costs ten times G.722's CPU.
+PREFERRED = ("G722", "PCMU", "PCMA", "opus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +32,17 @@ class NegotiatedMedia:
 
 
 def answer_offer(
-    offer: bytes, address: str, port: int, origin: offer_answer.LocalOrigin
+    offer: bytes,
+    address: str,
+    port: int,
+    origin: offer_answer.LocalOrigin,
+    *,
+    current: NegotiatedMedia | None = None,
 ) -> NegotiatedMedia:
     """Our answer to ``offer`` for media at ``address``:``port``; ``SdpError`` (400/488) when
-    the offer is malformed or shares nothing with us."""
+    the offer is malformed or shares nothing with us. For a re-offer (``current`` given) the
+    running codec stays first choice and our SRTP key is kept (RFC 4568 §7.1.4 allows it),
+    so the stream carries on unchanged through hold and resume."""
     description = sdp.SessionDescription.parse(offer)
     keys: list[SrtpParams] = []
 
@@ -42,12 +51,20 @@ def answer_offer(
             attribute, params = answer_crypto(media.attribute_values("crypto"))
         except NoAcceptableCrypto:
             return None
+        if current is not None and current.srtp is not None:
+            attribute = dataclasses.replace(attribute, key=current.srtp.local_key)
+            params = dataclasses.replace(params, local_key=current.srtp.local_key)
         keys.append(params)
         return str(attribute)
 
+    available = set(available_codecs())
+    preferred = [name for name in PREFERRED if name in available]
+    if current is not None and current.codec.name in preferred:
+        preferred.remove(current.codec.name)
+        preferred.insert(0, current.codec.name)
     answered = offer_answer.answer(
         description,
-        list(PREFERRED),
+        preferred,
         address=address,
         port=port,
         origin=origin.origin,

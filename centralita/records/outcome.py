@@ -56,6 +56,7 @@ class CallSummary:
     hangup_cause: str
     answered_by: str | None = None
     routing_trace: list[dict[str, Any]] = field(default_factory=list)
+    recording: str | None = None  # the whole-call recording's path, when the call was recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class RecordDraft:
     answered_by: str | None
     hangup_cause: str
     routing_trace: list[dict[str, Any]]
+    recording: str | None = None  # the same file in both rows of the call
 
 
 def outbound_status(outcome: Outcome) -> Status:
@@ -117,6 +119,7 @@ def drafts(summary: CallSummary) -> list[RecordDraft]:
         "answered_by": summary.answered_by,
         "hangup_cause": summary.hangup_cause,
         "routing_trace": summary.routing_trace,
+        "recording": summary.recording,
     }
     rows = [
         RecordDraft(

@@ -47,6 +47,7 @@ CODECS: dict[str, Codec] = {
     "PCMU": Codec("PCMU", 8000, 0),
     "PCMA": Codec("PCMA", 8000, 8),
     "G722": Codec("G722", 8000, 9),
+    "opus": Codec("opus", 48000, None, 2),  # RFC 7587 §7: always opus/48000/2 in SDP
     "telephone-event": Codec("telephone-event", 8000),  # RFC 4733, dynamic payload type
 }
 TELEPHONE_EVENTS = frozenset(range(17))  # RFC 4733 §3.2: DTMF 0-15 and flash (16)

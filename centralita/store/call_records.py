@@ -30,6 +30,7 @@ _FIELDS = (
     "answered_by",
     "hangup_cause",
     "routing_trace",
+    "recording",
 )
 
 

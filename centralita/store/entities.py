@@ -59,6 +59,7 @@ class ExtensionInfo:
     call_waiting: bool
     has_credentials: bool  # False until a password is set (or after the realm changed)
     srtp: SrtpPolicy = "off"
+    record_calls: bool = False  # every bridged call of this extension is recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +110,4 @@ class CallRecord:
     answered_by: str | None = None
     hangup_cause: str | None = None
     routing_trace: list[Any] = field(default_factory=list)
+    recording: str | None = None  # the whole-call recording (WAV path), when one was made

@@ -43,6 +43,7 @@ def to_info(row: Extension) -> ExtensionInfo:
         call_waiting=row.call_waiting,
         has_credentials=row.ha1_md5 is not None and row.ha1_sha256 is not None,
         srtp=cast(SrtpPolicy, row.srtp),
+        record_calls=row.record_calls,
     )
 
 
@@ -65,6 +66,7 @@ class ExtensionRepository:
         name: str | None = None,
         call_waiting: bool = False,
         srtp: SrtpPolicy = "off",
+        record_calls: bool = False,
     ) -> ExtensionInfo:
         with self._unit.write() as session:
             tenant = _tenant(session, tenant_id)
@@ -79,6 +81,7 @@ class ExtensionRepository:
                 ha1_sha256=sha256,
                 call_waiting=call_waiting,
                 srtp=_checked_srtp(srtp),
+                record_calls=record_calls,
             )
             session.add(row)
             session.flush()
@@ -93,6 +96,7 @@ class ExtensionRepository:
         password: str | None = None,
         call_waiting: bool | None = None,
         srtp: SrtpPolicy | None = None,
+        record_calls: bool | None = None,
     ) -> ExtensionInfo:
         """Change what is given; ``name=None`` clears the display name."""
         with self._unit.write() as session:
@@ -106,6 +110,8 @@ class ExtensionRepository:
                 row.call_waiting = call_waiting
             if srtp is not None:
                 row.srtp = _checked_srtp(srtp)
+            if record_calls is not None:
+                row.record_calls = record_calls
             session.flush()
             return to_info(row)
 

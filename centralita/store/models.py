@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -110,6 +111,9 @@ class Extension(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     # "off" | "optional" | "required" (entities.SRTP_POLICIES), checked by the repository.
     srtp: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
+    record_calls: Mapped[bool] = mapped_column(
+        Boolean(create_constraint=False), default=False, server_default=false()
+    )
 
     __table_args__ = (UniqueConstraint("tenant_id", "number"),)
 
@@ -171,6 +175,7 @@ class CallRecordRow(Base):
     answered_by: Mapped[str | None] = mapped_column(String(128))
     hangup_cause: Mapped[str | None] = mapped_column(String(128))
     routing_trace: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+    recording: Mapped[str | None] = mapped_column(String(1024))  # WAV path, both rows of a call
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "call_id", "owner"),

@@ -34,6 +34,7 @@ class Extension:
     password: str
     call_waiting: bool = False
     srtp: str = "off"
+    record_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ def _tenant_doc(tenant: Tenant) -> dict[str, Any]:
                 "password": e.password,
                 **({"call_waiting": True} if e.call_waiting else {}),
                 **({"srtp": e.srtp} if e.srtp != "off" else {}),
+                **({"record_calls": True} if e.record_calls else {}),
             }
             for e in tenant.extensions
         ],
