@@ -62,7 +62,9 @@ def test_both_legs_decoded_with_their_own_codecs_and_aligned() -> None:
     sink = Sink()
     tap = RecordingTap(sink, 10.0, formats_a=PCMA, formats_b=G722_FORMATS)
     encoder_a, encoder_b = Pcma(), G722()
-    for index, (frame_a, frame_b) in enumerate(zip(tone(TONE_A, 50), tone(TONE_B, 50))):
+    for index, (frame_a, frame_b) in enumerate(
+        zip(tone(TONE_A, 50), tone(TONE_B, 50), strict=True)
+    ):
         now = 10.0 + 0.02 * (index + 1)
         tap.packet(0, rtp(8, index, 160 * index, encoder_a.encode(frame_a)), now)
         tap.packet(1, rtp(9, index, 160 * index, encoder_b.encode(frame_b), 0x2222), now)
