@@ -46,13 +46,15 @@ class Account:
     regint: int = 300
     codecs: str = "PCMU"  # baresip's audio_codecs, e.g. "G722" or "PCMU,PCMA"
     mediaenc: str | None = None  # e.g. "srtp-mand": SDES-SRTP required (RFC 4568)
+    transport: str = "udp"  # "tcp": registers and keeps a TCP connection to the PBX
 
     def line(self) -> str:
         params = [f"<sip:{self.user}@{self.domain}>"]
         if self.password is not None:
             params.append(f"auth_pass={self.password}")
         if self.registrar is not None:
-            params.append(f'outbound="sip:{self.registrar}"')
+            suffix = "" if self.transport == "udp" else f";transport={self.transport}"
+            params.append(f'outbound="sip:{self.registrar}{suffix}"')
             params.append(f"regint={self.regint}")
         else:
             params.append("regint=0")

@@ -72,3 +72,14 @@ def test_srtp_phone_talks_with_a_plain_rtp_phone(tmp_path: Path, workdir: Path) 
     _heard(alice, bob)
     # The INVITE towards 102 offered SRTP with our key (RFC 4568); 101's leg stayed plain.
     assert "RTP/SAVP" in log and "a=crypto:" in log
+
+
+def test_phones_registered_over_tcp_talk_through_their_connections(pbx: Pbx, workdir: Path) -> None:
+    """Both phones keep a TCP connection to the PBX; the INVITE to 102 must travel back over
+    102's own connection (RFC 3261 §18.2.2, RFC 5626 §5), as a phone behind NAT needs."""
+    alice = _phone(pbx, workdir, "101", 440, transport="tcp")
+    bob = _phone(pbx, workdir, "102", 1000, transport="tcp")
+    with alice, bob:
+        _talk(alice, bob, pbx)
+    _heard(alice, bob)
+    assert "SIP/2.0/TCP" in pbx.log()
