@@ -25,7 +25,7 @@ from centralita.calls.b2bua import B2bua, CallTarget
 from centralita.calls.call import Party
 from centralita.calls.media import MediaFactory
 from centralita.calls.signalling import ALLOW, Network, Signalling
-from centralita.directory import Directory, ExtensionEntry, TenantEntry
+from centralita.directory import Credentials, Directory, ExtensionEntry, TenantEntry
 from centralita.logs import call_logger
 from centralita.records.outcome import CallSummary, Outcome
 from centralita.registrar.guard import AuthGuard
@@ -346,14 +346,23 @@ class UserAgentCore:
         header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
         if header is None:
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
+        # The HA1 and the extension come from one query; the extension waits here for a
+        # successful check.
+        found: list[Credentials] = []
+
+        def lookup_ha1(user: str, _realm: str, algorithm: str) -> str | None:
+            credentials = self.directory.credentials(tenant.id, user, algorithm)
+            if credentials is None:
+                return None
+            found.append(credentials)
+            return credentials.ha1
+
         outcome = self.authenticator.verify(
             header,
             method=request.method,
             request_uri=str(request.uri),
             realm=tenant.domain,
-            lookup_ha1=lambda user, realm, algorithm: self.directory.ha1(
-                tenant.id, user, algorithm
-            ),
+            lookup_ha1=lookup_ha1,
             now=now,
             body=request.body,
         )
@@ -374,10 +383,9 @@ class UserAgentCore:
                 },
             )
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
-        extension = self.directory.extension(tenant.id, outcome.username)
-        if extension is None:
+        if not found:
             raise ChallengeRequired(self.authenticator.challenge(tenant.domain, now))
-        return extension
+        return found[-1].extension
 
     # ---- output ------------------------------------------------------------------------
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
-from centralita.records.outcome import CallSummary, drafts
+from centralita.records.outcome import CallSummary, RecordDraft, drafts
+from centralita.records.writer import CallLogWriter
 from centralita.store import Store
 from centralita.store.entities import (
     Binding,
@@ -47,15 +49,27 @@ class ExtensionEntry:
         self.record_calls = info.record_calls
 
 
+class Credentials(NamedTuple):
+    """What a digest check needs (the HA1) and what the request goes on with (the extension)."""
+
+    ha1: str
+    extension: ExtensionEntry
+
+
 class Directory:
+    """``writer``: the call log is written by that background writer; without one, each
+    :meth:`call_ended` writes its rows before returning (what sans-I/O tests rely on)."""
+
     def __init__(
         self,
         store: Store,
         *,
+        writer: CallLogWriter | None = None,
         tenant_ttl: float = TENANT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self._writer = writer
         self._tenant_ttl = tenant_ttl
         self._clock = clock
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
@@ -90,6 +104,12 @@ class Directory:
     def ha1(self, tenant_id: int, number: str, algorithm: str) -> str | None:
         return self.store.extensions.get_ha1(tenant_id, number, algorithm)
 
+    def credentials(self, tenant_id: int, number: str, algorithm: str) -> Credentials | None:
+        """The HA1 for ``algorithm`` and the extension, from one query; None for an unknown
+        extension or one without credentials."""
+        found = self.store.extensions.get_credentials(tenant_id, number, algorithm)
+        return None if found is None else Credentials(found.ha1, ExtensionEntry(found.extension))
+
     # ---- the location service (registrar) --------------------------------------------------
 
     def get_bindings(self, tenant_id: int, number: str, now: float) -> list[Binding]:
@@ -116,29 +136,35 @@ class Directory:
     # ---- the call log ------------------------------------------------------------------------
 
     def call_ended(self, summary: CallSummary) -> None:
+        records = [_record(draft) for draft in drafts(summary)]
+        if self._writer is not None:
+            self._writer.submit(records)
+            return
         with self.store.transaction() as tx:
-            for draft in drafts(summary):
-                tx.call_records.add(
-                    CallRecord(
-                        tenant_id=draft.tenant_id,
-                        call_id=draft.call_id,
-                        owner=draft.owner,
-                        direction=draft.direction,  # type: ignore[arg-type]
-                        caller=draft.caller,
-                        caller_name=draft.caller_name,
-                        callee=draft.callee,
-                        started_at=_utc(draft.started_at),
-                        answered_at=_maybe_utc(draft.answered_at),
-                        ended_at=_utc(draft.ended_at),
-                        wait_seconds=draft.wait_seconds,
-                        talk_seconds=draft.talk_seconds,
-                        status=draft.status.value,
-                        answered_by=draft.answered_by,
-                        hangup_cause=draft.hangup_cause,
-                        routing_trace=draft.routing_trace,
-                        recording=draft.recording,
-                    )
-                )
+            for record in records:
+                tx.call_records.add(record)
+
+
+def _record(draft: RecordDraft) -> CallRecord:
+    return CallRecord(
+        tenant_id=draft.tenant_id,
+        call_id=draft.call_id,
+        owner=draft.owner,
+        direction=draft.direction,  # type: ignore[arg-type]
+        caller=draft.caller,
+        caller_name=draft.caller_name,
+        callee=draft.callee,
+        started_at=_utc(draft.started_at),
+        answered_at=_maybe_utc(draft.answered_at),
+        ended_at=_utc(draft.ended_at),
+        wait_seconds=draft.wait_seconds,
+        talk_seconds=draft.talk_seconds,
+        status=draft.status.value,
+        answered_by=draft.answered_by,
+        hangup_cause=draft.hangup_cause,
+        routing_trace=draft.routing_trace,
+        recording=draft.recording,
+    )
 
 
 def _utc(epoch: float) -> datetime:

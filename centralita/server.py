@@ -34,6 +34,7 @@ from centralita.media.relay import MediaRelay
 from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
 from centralita.media.transform import MediaPlan
+from centralita.records.writer import CallLogWriter
 from centralita.registrar.registrar import RegistrarPolicy
 from centralita.routing.services import Service
 from centralita.sip.address import Address
@@ -120,7 +121,10 @@ class SipServer:
         self.media_ip = _media_host(self.specs)
         low, high = options.rtp_ports
         self.relay = MediaRelay(RtpPortPool(low, high, host=self.media_ip))
-        self.directory = Directory(store)
+        # The call log is written by a thread of its own, off the event loop (in-memory SQLite
+        # is one connection no second thread may use: there it is written in line).
+        self.call_log = None if store.shares_one_connection else CallLogWriter(store)
+        self.directory = Directory(store, writer=self.call_log)
         self.core = UserAgentCore(
             self.directory,
             self.layer,
@@ -172,6 +176,8 @@ class SipServer:
         await self.applications.close()
         self.relay.close()
         await self.transports.close()
+        if self.call_log is not None:
+            await asyncio.to_thread(self.call_log.close)  # writes what is still queued
 
     # ---- input -------------------------------------------------------------------------------
 

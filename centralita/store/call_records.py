@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Insert, Select, Table, bindparam, insert, or_, select
 
 from centralita.store.entities import CallDirection, CallRecord, CallStatus
 from centralita.store.errors import AlreadyExists
@@ -47,6 +48,12 @@ _RECORDED = (
     .limit(1)
 )
 
+# Many rows at once (the call-log writer's batches): one prepared INSERT, executed for every
+# row (DBAPI executemany; psycopg pipelines it), with no duplicate check first: the unique
+# constraint on (tenant_id, call_id, owner) refuses a duplicate and the batch rolls back whole.
+# The Core table, not the ORM class: ORM bulk inserts split rows by which values are None.
+_INSERT: Insert = insert(cast(Table, CallRecordRow.__table__))
+
 
 @dataclass(frozen=True, slots=True)
 class CallRecordFilter:
@@ -82,6 +89,19 @@ class CallRecordRepository:
                 )
             session.add(row)
             session.flush()
+
+    def add_many(self, records: Sequence[CallRecord]) -> None:
+        """Write every record in one INSERT statement, all or none.
+
+        Unlike :meth:`add` there is no look-up first: a record already in the log (or any
+        other constraint violation) raises :class:`sqlalchemy.exc.IntegrityError` and, outside
+        :meth:`Store.transaction`, nothing of the batch is written; the caller may then fall
+        back to :meth:`add` row by row to keep the others."""
+        if not records:
+            return
+        rows = [{name: getattr(record, name) for name in _FIELDS} for record in records]
+        with self._unit.write() as session:
+            session.execute(_INSERT, rows)
 
     def get(self, tenant_id: int, call_id: str, owner: str) -> CallRecord | None:
         """The row of ``owner``'s call log for the call."""

@@ -63,6 +63,14 @@ class ExtensionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ExtensionCredentials:
+    """An extension with the digest HA1 of one algorithm (RFC 7616 §3.4.2)."""
+
+    ha1: str
+    extension: ExtensionInfo
+
+
+@dataclass(frozen=True, slots=True)
 class Binding:
     """A registered contact of an extension (RFC 3261 §10.3).
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
 
 from centralita.store.call_records import CallRecordRepository
 from centralita.store.engine import create_store_engine, resolve_database_url
@@ -50,6 +51,13 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def shares_one_connection(self) -> bool:
+        """Whether every session runs on the same DBAPI connection (in-memory SQLite): such
+        a store must be used by one thread at a time, or transactions would interleave. File
+        SQLite and PostgreSQL give each thread a pooled connection of its own."""
+        return isinstance(self.engine.pool, StaticPool)
 
     def __enter__(self) -> Store:
         return self
