@@ -14,13 +14,11 @@ slice. No logging, no per-packet objects beyond what the socket calls themselves
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import time
 from collections.abc import Callable
 
-from centralita.media.errors import InvalidMediaAddress
 from centralita.media.latching import (
     MAX_DATAGRAM,
     RELATCH_AFTER,
@@ -32,6 +30,7 @@ from centralita.media.latching import (
     looks_like_rtp,
 )
 from centralita.media.ports import PortPair
+from centralita.media.socket_pair import SocketPairEndpoint
 from centralita.media.stats import StreamStats
 
 logger = logging.getLogger(__name__)
@@ -120,7 +119,7 @@ class _Stream:
             self.stats.send_errors += 1
 
 
-class RelayEndpoint:
+class RelayEndpoint(SocketPairEndpoint):
     """Our side of one leg: ``local_port`` (RTP; RTCP is ``local_port + 1``) and the remote.
 
     Counters (``rtp_stats``, ``rtcp_stats``) are for packets received *from* this endpoint's
@@ -137,33 +136,12 @@ class RelayEndpoint:
         buffer: ReceiveBuffer | None = None,
         name: str = "",
     ) -> None:
-        self._ports = ports
-        self.name = name or f"{ports.host}:{ports.port}"
+        rtp_latch = Latch(relatch_after, self._latched("RTP"))
+        rtcp_latch = Latch(rtcp_relatch_after, self._latched("RTCP"))
+        super().__init__(ports, rtp_latch, rtcp_latch, name)
         shared = buffer if buffer is not None else ReceiveBuffer()
-        self._family = ports.rtp.family
-        self._rtp = _Stream(
-            ports.rtp, Latch(relatch_after, self._latched("RTP")), RTP_MIN_LENGTH, clock, shared
-        )
-        self._rtcp = _Stream(
-            ports.rtcp,
-            Latch(rtcp_relatch_after, self._latched("RTCP")),
-            RTCP_MIN_LENGTH,
-            clock,
-            shared,
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def local_host(self) -> str:
-        return self._ports.host
-
-    @property
-    def local_port(self) -> int:
-        return self._ports.port
-
-    @property
-    def local_rtcp_port(self) -> int:
-        return self._ports.rtcp_port
+        self._rtp = _Stream(ports.rtp, rtp_latch, RTP_MIN_LENGTH, clock, shared)
+        self._rtcp = _Stream(ports.rtcp, rtcp_latch, RTCP_MIN_LENGTH, clock, shared)
 
     @property
     def rtp_stats(self) -> StreamStats:
@@ -174,25 +152,8 @@ class RelayEndpoint:
         return self._rtcp.stats
 
     @property
-    def remote_rtp(self) -> SockAddr | None:
-        """Where RTP for this leg's remote goes now (latched source, else the SDP address)."""
-        return self._rtp.latch.destination
-
-    @property
-    def remote_rtcp(self) -> SockAddr | None:
-        return self._rtcp.latch.destination
-
-    @property
-    def latched_rtp(self) -> SockAddr | None:
-        return self._rtp.latch.source
-
-    @property
     def latched_rtcp(self) -> SockAddr | None:
-        return self._rtcp.latch.source
-
-    @property
-    def closed(self) -> bool:
-        return self._ports.closed
+        return self._rtcp_latch.source
 
     def set_remote(self, rtp: tuple[str, int], rtcp: tuple[str, int] | None = None) -> None:
         """The remote's media address from its SDP (offer, answer, or a re-INVITE's).
@@ -202,13 +163,7 @@ class RelayEndpoint:
         host (``c=0.0.0.0`` hold, RFC 3264 §8.4) stops sending to the remote. Raises
         ``InvalidMediaAddress`` for a host that is not an IP literal of a usable family.
         """
-        rtp_address = self._normalise(rtp)
-        if rtcp is None:
-            rtcp_address = None if rtp_address is None else (rtp_address[0], rtp_address[1] + 1)
-        else:
-            rtcp_address = self._normalise(rtcp)
-        self._rtp.latch.announce(rtp_address)
-        self._rtcp.latch.announce(rtcp_address)
+        self._announce_remote(rtp, rtcp)
 
     def set_transforms(self, rtp: PacketTransform | None, rtcp: PacketTransform | None) -> None:
         """What happens to packets received here before they leave from the peer (None: they
@@ -220,49 +175,17 @@ class RelayEndpoint:
         """Start reading; what arrives here leaves from ``peer``'s sockets."""
         self._rtp.peer = peer._rtp
         self._rtcp.peer = peer._rtcp
-        self._loop = loop
-        loop.add_reader(self._ports.rtp, self._rtp.on_readable)
-        loop.add_reader(self._ports.rtcp, self._rtcp.on_readable)
+        self._add_readers(loop, self._rtp.on_readable, self._rtcp.on_readable)
 
     def close(self) -> None:
         """Stop reading and give the ports back; idempotent."""
         if self._ports.closed:
             return
-        loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed():
-            loop.remove_reader(self._ports.rtp)
-            loop.remove_reader(self._ports.rtcp)
         self._rtp.peer = self._rtcp.peer = None
-        self._ports.close()
-
-    def _normalise(self, address: tuple[str, int]) -> tuple[str, int] | None:
-        host, port = address
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            raise InvalidMediaAddress(f"media address {host!r} is not an IP literal") from None
-        if not 0 <= port <= 65535:
-            raise InvalidMediaAddress(f"media port {port} out of range")
-        if port == 0 or ip.is_unspecified:
-            return None
-        return (self._sendable_host(ip), port)
-
-    def _sendable_host(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-        # Written as recvfrom() reports sources, so the latch can compare them with the SDP.
-        if self._family == socket.AF_INET6:
-            return f"::ffff:{ip}" if ip.version == 4 else str(ip)
-        if ip.version == 4:
-            return str(ip)
-        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-        if mapped is None:
-            raise InvalidMediaAddress(f"IPv6 media address {ip} on an IPv4 media socket")
-        return str(mapped)
+        self._release()
 
     def _latched(self, kind: str) -> Callable[[SockAddr], None]:
         def log(source: SockAddr) -> None:
             logger.debug("%s %s latched to %s:%s", self.name, kind, source[0], source[1])
 
         return log
-
-    def __repr__(self) -> str:
-        return f"RelayEndpoint({self.name}, remote={self.remote_rtp})"

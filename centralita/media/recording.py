@@ -17,12 +17,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from centralita.media.endpoint import Clock, PacketTransform, RelayEndpoint
 from centralita.media.recorder import CallRecorder
 from centralita.media.session import RelaySession
-from centralita.media.srtp import SrtpError
 from centralita.media.tap import FRAME_SECONDS, RecordingTap
 from centralita.media.transform import DirectionTransform
 
@@ -107,21 +107,19 @@ class RelayRecording:
 
     def _tapped(self, leg: int, direction: DirectionTransform | None) -> PacketTransform:
         tap, clock = self.tap, self._clock
+
+        def see(packet: bytes) -> None:
+            tap.packet(leg, packet, clock())
+
         if direction is None:
 
             def passing(packet: bytes) -> bytes | None:
-                tap.packet(leg, packet, clock())
+                see(packet)
                 return packet
 
             return passing
-        if direction.unprotect is None:
-
-            def transformed(packet: bytes) -> bytes | None:
-                tap.packet(leg, packet, clock())
-                return direction.rtp(packet)
-
-            return transformed
-        return _SrtpTapped(direction, tap, leg, clock)
+        # The tap sees the packet after SRTP unprotect, before any transcoding.
+        return partial(direction.rtp, tap=see)
 
     def _schedule(self) -> None:
         self._timer = self._loop.call_later(FRAME_SECONDS, self._tick)
@@ -144,41 +142,6 @@ class RelayRecording:
             self.recorder.close()
         except OSError:
             logger.exception("recording %s: closing failed", self.path)
-
-
-class _SrtpTapped:
-    """A direction whose source leg uses SRTP: unprotect, show the tap, then the rest of the
-    direction's steps (the order of :meth:`DirectionTransform.rtp`, its counters kept)."""
-
-    __slots__ = ("clock", "direction", "leg", "tap")
-
-    def __init__(
-        self, direction: DirectionTransform, tap: RecordingTap, leg: int, clock: Clock
-    ) -> None:
-        self.direction, self.tap, self.leg, self.clock = direction, tap, leg, clock
-
-    def __call__(self, packet: bytes) -> bytes | None:
-        direction = self.direction
-        assert direction.unprotect is not None
-        try:
-            packet = direction.unprotect.unprotect(packet)
-        except SrtpError:
-            direction.dropped_srtp += 1
-            return None
-        self.tap.packet(self.leg, packet, self.clock())
-        if direction.rewriter is not None:
-            rewritten = direction.rewriter.rewrite(packet)
-            if rewritten is None:
-                direction.dropped_payload += 1
-                return None
-            packet = rewritten
-        if direction.protect is not None:
-            try:
-                packet = direction.protect.protect(packet)
-            except SrtpError:
-                direction.dropped_srtp += 1
-                return None
-        return packet
 
 
 def _restore(endpoint: RelayEndpoint, direction: DirectionTransform | None) -> None:

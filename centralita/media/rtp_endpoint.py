@@ -43,12 +43,11 @@ of this package.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -56,11 +55,9 @@ from centralita.media.audio import FRAME_MS, FRAME_SAMPLES, Pcm, silence
 from centralita.media.codecs_base import Codec, CodecError
 from centralita.media.dtmf import Rfc4733Receiver, Rfc4733Sender
 from centralita.media.endpoint import Clock
-from centralita.media.errors import InvalidMediaAddress
 from centralita.media.events import DtmfReceived
 from centralita.media.jitter import JitterBuffer
 from centralita.media.latching import (
-    MAX_DATAGRAM,
     RELATCH_AFTER,
     RTCP_MIN_LENGTH,
     RTCP_RELATCH_AFTER,
@@ -80,6 +77,7 @@ from centralita.media.rtp import (
     RtpParseError,
 )
 from centralita.media.session import DEFAULT_INACTIVITY_TIMEOUT
+from centralita.media.socket_pair import SocketPairEndpoint, receive_datagram, send_datagram
 from centralita.media.srtp import SrtpContext, SrtpError, SrtpParams
 from centralita.media.stats import StreamStats
 
@@ -95,13 +93,14 @@ COMFORT_NOISE_PT = 13
 
 AudioCallback = Callable[[Pcm], None]
 DtmfCallback = Callable[[DtmfReceived], None]
+_Parsed = TypeVar("_Parsed", RtpPacket, RtcpCompound)
 
 
 class DtmfUnavailable(RuntimeError):
     """``send_dtmf`` on a stream without a negotiated telephone-event payload type."""
 
 
-class MediaEndpoint:
+class MediaEndpoint(SocketPairEndpoint):
     """One call's terminating audio stream on a ``PortPair`` (RTP, and RTCP one port up).
 
     Set ``source``, ``on_audio``, ``on_dtmf`` (and ``on_inactive``) at any time; ``start``
@@ -121,7 +120,7 @@ class MediaEndpoint:
         jitter_factory: Callable[[int], JitterBuffer] | None = None,
         name: str = "",
     ) -> None:
-        self.name = name or f"{ports.host}:{ports.port}"
+        super().__init__(ports, Latch(relatch_after), Latch(RTCP_RELATCH_AFTER), name)
         self.source: AudioSource | None = None
         self.on_audio: AudioCallback | None = None
         self.on_dtmf: DtmfCallback | None = None
@@ -136,7 +135,6 @@ class MediaEndpoint:
         self.last_rtcp: RtcpCompound | None = None
         self.ssrc = secrets.randbits(32)
         self.cname = secrets.token_urlsafe(12)  # RFC 7022 §4.2: random, per session
-        self._ports = ports
         self._clock = clock
         self._rtcp = RtcpReporter(
             self.ssrc, self.cname, 8000, interval=rtcp_interval, wallclock=wallclock, now=clock()
@@ -145,8 +143,6 @@ class MediaEndpoint:
         self._run_clock = run_clock
         self._jitter_factory = jitter_factory or _default_jitter
         self._dtmf_receiver = Rfc4733Receiver()
-        self._rtp_latch = Latch(relatch_after)
-        self._rtcp_latch = Latch(RTCP_RELATCH_AFTER)
         self._codec: Codec | None = None
         self._payload_type = 0
         self._event_pt: int | None = None
@@ -161,37 +157,11 @@ class MediaEndpoint:
         self._since = clock()
         self._on_hold = False
         self._inactive_reported = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self._started = False
 
     # ------------------------------------------------------------------ properties
-
-    @property
-    def local_host(self) -> str:
-        return self._ports.host
-
-    @property
-    def local_port(self) -> int:
-        return self._ports.port
-
-    @property
-    def local_rtcp_port(self) -> int:
-        return self._ports.rtcp_port
-
-    @property
-    def remote_rtp(self) -> SockAddr | None:
-        """Where our RTP goes now: the latched source, else the SDP address."""
-        return self._rtp_latch.destination
-
-    @property
-    def remote_rtcp(self) -> SockAddr | None:
-        return self._rtcp_latch.destination
-
-    @property
-    def latched_rtp(self) -> SockAddr | None:
-        return self._rtp_latch.source
 
     @property
     def remote_ssrc(self) -> int | None:
@@ -222,10 +192,6 @@ class MediaEndpoint:
     @property
     def started(self) -> bool:
         return self._started
-
-    @property
-    def closed(self) -> bool:
-        return self._ports.closed
 
     @property
     def on_hold(self) -> bool:
@@ -276,16 +242,7 @@ class MediaEndpoint:
 
     def update_remote(self, remote: tuple[str, int], rtcp: tuple[str, int] | None = None) -> None:
         """The peer's address from a new SDP (re-INVITE); port 0 / ``0.0.0.0`` stops sending."""
-        family = self._ports.rtp.family
-        rtp_address = _sendable(remote, family)
-        if rtcp is not None:
-            rtcp_address = _sendable(rtcp, family)
-        elif rtp_address is not None:
-            rtcp_address = (rtp_address[0], rtp_address[1] + 1)
-        else:
-            rtcp_address = None
-        self._rtp_latch.announce(rtp_address)
-        self._rtcp_latch.announce(rtcp_address)
+        self._announce_remote(remote, rtcp)
 
     def send_dtmf(self, digit: str, duration_ms: int = 100) -> None:
         """Queue an RFC 4733 key press; it starts on the next tick, after any queued ones.
@@ -314,11 +271,7 @@ class MediaEndpoint:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed():
-            loop.remove_reader(self._ports.rtp)
-            loop.remove_reader(self._ports.rtcp)
-        self._ports.close()
+        self._release()
 
     # ------------------------------------------------------------------ the clock
 
@@ -365,7 +318,7 @@ class MediaEndpoint:
             data = bytes(packet)
             if self._srtp is not None:
                 data = self._srtp.protect(data)
-            if _send(self._ports.rtp, data, destination):
+            if send_datagram(self._ports.rtp, data, destination):
                 self._rtcp.sent(len(packet.payload), packet.timestamp, now)
 
     def _next_frame(self) -> Pcm:
@@ -385,28 +338,46 @@ class MediaEndpoint:
 
     def datagram_received(self, data: bytes, source: SockAddr, now: float) -> None:
         """An RTP-port datagram from ``source`` (sans-I/O entry point of the reader)."""
-        stats = self.rtp_stats
-        if not (self._started and data and looks_like_rtp(data[0], len(data), RTP_MIN_LENGTH)):
+        packet = self._admit(data, source, now, RtpPacket.parse, rtcp=False)
+        if packet is not None:
+            self._receive_packet(packet, now)
+
+    def _admit(
+        self,
+        data: bytes,
+        source: SockAddr,
+        now: float,
+        parse: Callable[[bytes], _Parsed],
+        *,
+        rtcp: bool,
+    ) -> _Parsed | None:
+        """Check, verify (SRTP/SRTCP, RFC 3711 §3.3, §3.4), parse and latch one datagram,
+        counting it in the port's statistics; None when it is dropped."""
+        if rtcp:
+            stats, latch, min_length = self.rtcp_stats, self._rtcp_latch, RTCP_MIN_LENGTH
+        else:
+            stats, latch, min_length = self.rtp_stats, self._rtp_latch, RTP_MIN_LENGTH
+        if not (self._started and data and looks_like_rtp(data[0], len(data), min_length)):
             stats.dropped_invalid += 1
-            return
+            return None
         try:
             if self._srtp is not None:
-                data = self._srtp.unprotect(data)
-            packet = RtpPacket.parse(data)
+                data = self._srtp.unprotect_rtcp(data) if rtcp else self._srtp.unprotect(data)
+            parsed = parse(data)
         except SrtpError:
             self.srtp_rejected += 1
             stats.dropped_invalid += 1
-            return
+            return None
         except RtpParseError:
             stats.dropped_invalid += 1
-            return
-        if not self._rtp_latch.admit(source, now):
+            return None
+        if not latch.admit(source, now):
             stats.dropped_source += 1
-            return
+            return None
         stats.packets += 1
         stats.bytes += len(data)
         stats.last_packet_at = now
-        self._receive_packet(packet, now)
+        return parsed
 
     def _receive_packet(self, packet: RtpPacket, now: float) -> None:
         assert self._codec is not None
@@ -475,27 +446,9 @@ class MediaEndpoint:
 
     def rtcp_received(self, data: bytes, source: SockAddr, now: float) -> None:
         """An RTCP-port datagram from ``source`` (sans-I/O entry point of the reader)."""
-        stats = self.rtcp_stats
-        if not (self._started and data and looks_like_rtp(data[0], len(data), RTCP_MIN_LENGTH)):
-            stats.dropped_invalid += 1
+        compound = self._admit(data, source, now, RtcpCompound.parse, rtcp=True)
+        if compound is None:
             return
-        try:
-            if self._srtp is not None:
-                data = self._srtp.unprotect_rtcp(data)
-            compound = RtcpCompound.parse(data)
-        except SrtpError:
-            self.srtp_rejected += 1
-            stats.dropped_invalid += 1
-            return
-        except RtpParseError:
-            stats.dropped_invalid += 1
-            return
-        if not self._rtcp_latch.admit(source, now):
-            stats.dropped_source += 1
-            return
-        stats.packets += 1
-        stats.bytes += len(data)
-        stats.last_packet_at = now
         self._rtcp.received(compound, now)
         self.last_rtcp = compound
         if self.on_rtcp is not None:
@@ -508,15 +461,13 @@ class MediaEndpoint:
             return
         if self._srtp is not None:
             data = self._srtp.protect_rtcp(data)
-        _send(self._ports.rtcp, data, destination)
+        send_datagram(self._ports.rtcp, data, destination)
 
     # ------------------------------------------------------------------ asyncio driver
 
     def _attach(self) -> None:
         loop = asyncio.get_running_loop()
-        self._loop = loop
-        loop.add_reader(self._ports.rtp, self._on_rtp_readable)
-        loop.add_reader(self._ports.rtcp, self._on_rtcp_readable)
+        self._add_readers(loop, self._on_rtp_readable, self._on_rtcp_readable)
         if not self._run_clock:
             return  # the owner calls tick(now) itself (tests with a fake clock)
         self._deadline = loop.time() + TICK
@@ -543,57 +494,15 @@ class MediaEndpoint:
             self._timer = loop.call_at(self._deadline, self._on_timer)
 
     def _on_rtp_readable(self) -> None:
-        data, source = _receive(self._ports.rtp)
-        if data is not None and source is not None:
-            self.datagram_received(data, source, self._clock())
+        received = receive_datagram(self._ports.rtp)
+        if received is not None:
+            self.datagram_received(*received, self._clock())
 
     def _on_rtcp_readable(self) -> None:
-        data, source = _receive(self._ports.rtcp)
-        if data is not None and source is not None:
-            self.rtcp_received(data, source, self._clock())
-
-    def __repr__(self) -> str:
-        return f"MediaEndpoint({self.name}, remote={self.remote_rtp})"
+        received = receive_datagram(self._ports.rtcp)
+        if received is not None:
+            self.rtcp_received(*received, self._clock())
 
 
 def _default_jitter(clock_rate: int) -> JitterBuffer:
     return JitterBuffer(clock_rate=clock_rate, ptime=TICK)
-
-
-def _receive(sock: socket.socket) -> tuple[bytes | None, SockAddr | None]:
-    try:
-        data, source = sock.recvfrom(MAX_DATAGRAM)
-    except (BlockingIOError, InterruptedError):
-        return None, None
-    except OSError:
-        return None, None  # e.g. ICMP port unreachable reported on the socket
-    return data, source
-
-
-def _send(sock: socket.socket, data: bytes, destination: SockAddr) -> bool:
-    try:
-        sock.sendto(data, destination)
-    except OSError:
-        return False
-    return True
-
-
-def _sendable(address: tuple[str, int], family: socket.AddressFamily) -> tuple[str, int] | None:
-    """An SDP address as the socket's ``sendto``/``recvfrom`` write it (as the relay's
-    ``RelayEndpoint.set_remote`` does); None for port 0 or an unspecified host (RFC 3264
-    §6, §8.4)."""
-    host, port = address
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise InvalidMediaAddress(f"media address {host!r} is not an IP literal") from None
-    if not 0 <= port <= 65535:
-        raise InvalidMediaAddress(f"media port {port} out of range")
-    if port == 0 or ip.is_unspecified:
-        return None
-    if family == socket.AF_INET6:
-        return (f"::ffff:{ip}" if ip.version == 4 else str(ip), port)
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip
-    if mapped is None:
-        raise InvalidMediaAddress(f"IPv6 media address {ip} on an IPv4 media socket")
-    return (str(mapped), port)

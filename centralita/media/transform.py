@@ -25,7 +25,7 @@ which is exact while both codecs share a clock rate (all of PCMU, PCMA, G.722).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from centralita.media.codecs import CodecError, Transcoder, codec_for
@@ -34,6 +34,9 @@ from centralita.media.srtp import SrtpContext, SrtpError, SrtpParams
 RTP_HEADER = 12
 _PADDING = 0x20
 _EXTENSION = 0x10
+
+# Shown a clear RTP packet on its way through a direction (a recording's tap).
+PacketTap = Callable[[bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,13 +188,17 @@ class DirectionTransform:
     dropped_srtp: int = 0  # failed SRTP/SRTCP authentication or replay check (RFC 3711 §3.3)
     dropped_payload: int = 0  # a payload type the other leg did not agree to, or undecodable
 
-    def rtp(self, packet: bytes) -> bytes | None:
+    def rtp(self, packet: bytes, tap: PacketTap | None = None) -> bytes | None:
+        """The packet for the other leg, or None to drop it (counted here). ``tap``, when
+        given, sees each packet in the clear: after SRTP unprotect, before any rewrite."""
         if self.unprotect is not None:
             try:
                 packet = self.unprotect.unprotect(packet)
             except SrtpError:
                 self.dropped_srtp += 1
                 return None
+        if tap is not None:
+            tap(packet)
         if self.rewriter is not None:
             rewritten = self.rewriter.rewrite(packet)
             if rewritten is None:

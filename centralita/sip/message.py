@@ -83,10 +83,28 @@ class MessageTooLargeError(SipParseError):
 
 
 class _Fields:
-    """Typed access to the headers every layer needs; each raises SipParseError if bad."""
+    """What requests and responses share: serialisation, and typed access to the headers
+    every layer needs (each raises SipParseError if bad)."""
 
     headers: Headers
     body: bytes
+    _wire: _Wire | None
+
+    def __bytes__(self) -> bytes:
+        # A parsed message that was not changed goes out as it came in, byte for byte; one
+        # whose headers or body changed keeps its start line as received when that is unchanged.
+        wire = self._wire
+        if wire is not None and self._same_start(wire):
+            if not self.headers.modified and self.body is wire.body:
+                return wire.raw
+            return _serialise(wire.start, self)
+        return _serialise(self._start_line(), self)
+
+    def _start_line(self) -> str:
+        raise NotImplementedError
+
+    def _same_start(self, wire: _Wire) -> bool:
+        raise NotImplementedError
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
@@ -181,19 +199,15 @@ class Request(_Fields):
     _wire: _Wire | None = field(default=None, init=False, repr=False, compare=False)
     declared_length: int | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __bytes__(self) -> bytes:
-        wire = self._wire
-        start_unchanged = (
-            wire is not None
-            and self.method == wire.first
+    def _start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def _same_start(self, wire: _Wire) -> bool:
+        return (
+            self.method == wire.first
             and self.version == wire.third
             and _same_uri(self.uri, wire.second)
         )
-        if wire is not None and start_unchanged:
-            if not self.headers.modified and self.body is wire.body:
-                return wire.raw
-            return _serialise(wire.start, self)
-        return _serialise(f"{self.method} {self.uri} {self.version}", self)
 
 
 @dataclass(eq=True)
@@ -206,19 +220,15 @@ class Response(_Fields):
     _wire: _Wire | None = field(default=None, init=False, repr=False, compare=False)
     declared_length: int | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __bytes__(self) -> bytes:
-        wire = self._wire
-        start_unchanged = (
-            wire is not None
-            and self.version == wire.first
+    def _start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def _same_start(self, wire: _Wire) -> bool:
+        return (
+            self.version == wire.first
             and str(self.status) == wire.second
             and self.reason == wire.third
         )
-        if wire is not None and start_unchanged:
-            if not self.headers.modified and self.body is wire.body:
-                return wire.raw
-            return _serialise(wire.start, self)
-        return _serialise(f"{self.version} {self.status} {self.reason}", self)
 
 
 Message = Request | Response
@@ -241,7 +251,7 @@ def _same_uri(uri: Uri, text: str) -> bool:
         return False
 
 
-def _serialise(start: str, msg: Request | Response) -> bytes:
+def _serialise(start: str, msg: _Fields) -> bytes:
     body_length = len(msg.body)
     out = [start.encode("utf-8", "surrogateescape")]
     wrote_length = False

@@ -15,12 +15,7 @@ from __future__ import annotations
 
 from centralita.sip.address import Address
 from centralita.sip.message import Headers, Request, Response
-from centralita.sip.transaction_events import (
-    ResponseReceived,
-    TransactionKey,
-    TransactionTimedOut,
-    TransportFailed,
-)
+from centralita.sip.transaction_events import ResponseReceived, TransactionKey
 from centralita.sip.transaction_machine import (
     Input,
     Outbox,
@@ -47,7 +42,6 @@ class ClientTransaction(Transaction):
         super().__init__(key, dest, out, timers, now)
         self.request = request
         self.data = bytes(request)
-        self.interval = timers.t1
 
     def receive_response(self, response: Response, now: float) -> None:
         self.handle(response_input(response.status, from_tu=False), response, now)
@@ -57,15 +51,6 @@ class ClientTransaction(Transaction):
 
     def _pass_to_tu(self, response: Response) -> None:
         self.out.emit(ResponseReceived(self.key, response))
-
-    def _absorb(self, _: object) -> None:
-        """A retransmitted response the TU has already seen (§17.1.1.2, §17.1.2.2)."""
-
-    def _time_out(self, _: object) -> None:
-        self.out.emit(TransactionTimedOut(self.key))
-
-    def _transport_failed(self, _: object) -> None:
-        self.out.emit(TransportFailed(self.key))
 
 
 class InviteClientTransaction(ClientTransaction):
@@ -100,9 +85,6 @@ class InviteClientTransaction(ClientTransaction):
     def _reack(self, _: Response) -> None:
         # §17.1.1.2: a retransmitted final response is ACKed again but not passed up.
         self.out.send(self.ack, self.peer)
-
-    def _done(self, _: object) -> None:
-        """Timer D fired: the transaction ends quietly."""
 
 
 _ICT = InviteClientTransaction
@@ -151,9 +133,6 @@ class NonInviteClientTransaction(ClientTransaction):
         self.stop_timer(Input.TIMER_E, Input.TIMER_F)
         self._pass_to_tu(response)
         self.start_timer(Input.TIMER_K, self.values.timer_k(self.reliable))
-
-    def _done(self, _: object) -> None:
-        """Timer K fired: the transaction ends quietly."""
 
 
 _NICT = NonInviteClientTransaction

@@ -26,6 +26,8 @@ from centralita.sip.transaction_events import (
     InvalidTransition,
     TransactionEvent,
     TransactionKey,
+    TransactionTimedOut,
+    TransportFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,7 @@ class Transaction:
         self.now = now
         self.state = State.TERMINATED
         self.deadlines: dict[Input, float] = {}
+        self.interval = timers.t1  # the next wait of Timer A, E or G (doubling from T1)
 
     def start(self) -> None:
         """Enter the initial state (sending the request, for a client transaction)."""
@@ -198,3 +201,17 @@ class Transaction:
 
     def transport_error(self, now: float) -> None:
         self.handle(Input.TRANSPORT_ERROR, None, now)
+
+    # -- actions every machine's table uses ----------------------------------------------
+    def _time_out(self, _: object) -> None:
+        self.out.emit(TransactionTimedOut(self.key))
+
+    def _transport_failed(self, _: object) -> None:
+        self.out.emit(TransportFailed(self.key))
+
+    def _absorb(self, _: object) -> None:
+        """A retransmission already answered, or with nothing to answer yet (a response the
+        TU has seen, §17.1.1.2, §17.1.2.2; a request or an ACK, §17.2.1, §17.2.2)."""
+
+    def _done(self, _: object) -> None:
+        """Timer D, I, J or K fired: the transaction ends quietly."""

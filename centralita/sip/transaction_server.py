@@ -22,11 +22,7 @@ import logging
 
 from centralita.sip.address import Address
 from centralita.sip.message import Request, Response, make_response
-from centralita.sip.transaction_events import (
-    TransactionKey,
-    TransactionTimedOut,
-    TransportFailed,
-)
+from centralita.sip.transaction_events import TransactionKey
 from centralita.sip.transaction_machine import (
     TRYING_DELAY,
     Input,
@@ -82,7 +78,6 @@ class ServerTransaction(Transaction):
         self.source = source
         self.last_response: Response | None = None
         self.last_data = b""
-        self.interval = timers.t1
 
     def receive_request(self, request: Request, now: float) -> None:
         self.handle(Input.ACK if request.method == "ACK" else Input.REQUEST, request, now)
@@ -98,21 +93,9 @@ class ServerTransaction(Transaction):
     def _resend(self, _: object) -> None:
         self.out.send(self.last_data, self.peer)
 
-    def _absorb(self, _: object) -> None:
-        """A retransmission with nothing to answer yet, or an ACK already seen."""
-
     def _discard(self, response: Response) -> None:
         # §17.2.2: further final responses from the TU in Completed MUST be discarded.
         log.warning("%s: discarding %d sent after the final response", self.key, response.status)
-
-    def _time_out(self, _: object) -> None:
-        self.out.emit(TransactionTimedOut(self.key))
-
-    def _transport_failed(self, _: object) -> None:
-        self.out.emit(TransportFailed(self.key))
-
-    def _done(self, _: object) -> None:
-        """Timer I or J fired: the transaction ends quietly."""
 
 
 class InviteServerTransaction(ServerTransaction):

@@ -7,9 +7,10 @@ import itertools
 import numpy as np
 
 from centralita.media.codecs import Pcma, Pcmu
-from centralita.media.srtp import SrtpParams, generate_key
+from centralita.media.srtp import SrtpContext, SrtpParams, generate_key
 from centralita.media.transform import (
     DirectionPlan,
+    DirectionTransform,
     MediaPlan,
     PayloadRoute,
     PlanRuntime,
@@ -124,3 +125,21 @@ def test_identity_plans_are_pass_through() -> None:
     identity = DirectionPlan.of({0: PayloadRoute(0), 101: PayloadRoute(101, event=True)})
     assert MediaPlan(a_to_b=identity, b_to_a=identity).is_passthrough
     assert not MediaPlan(a_to_b=DirectionPlan.of({0: PCMU_TO_PCMA})).is_passthrough
+
+
+def test_tap_sees_the_clear_packet_before_transcoding_and_not_a_rejected_one() -> None:
+    key_in, key_out = generate_key(), generate_key()
+    ours = SrtpParams("AES_CM_128_HMAC_SHA1_80", key_in, key_out)
+    phone = SrtpContext(SrtpParams("AES_CM_128_HMAC_SHA1_80", key_out, key_in))
+    direction = DirectionTransform(
+        unprotect=SrtpContext(ours), rewriter=RtpRewriter(DirectionPlan.of({0: PCMU_TO_PCMA}))
+    )
+    seen: list[bytes] = []
+    clear = rtp(0, 1, 160, Pcmu().encode(tone()))
+    out = direction.rtp(phone.protect(clear), seen.append)
+    assert seen == [clear]
+    assert out is not None and out[1] == 8  # transcoded after the tap saw it
+    tampered = bytearray(phone.protect(rtp(0, 2, 320, Pcmu().encode(tone()))))
+    tampered[-1] ^= 1  # RFC 3711 §3.3: fails authentication
+    assert direction.rtp(bytes(tampered), seen.append) is None
+    assert seen == [clear] and direction.dropped_srtp == 1
