@@ -405,6 +405,7 @@ class B2bua:
             if not fork.pending:
                 self.forks_by_key.pop(fork.key, None)
         self.forget_dialogs(call)
+        self.relay.forget(call)
         self.call_log.call_ended(self._summary(call))
         call.log.info("call ended", extra={"fields": {"outcome": outcome.value, "cause": cause}})
 
