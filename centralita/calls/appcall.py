@@ -70,6 +70,10 @@ _TRANSITIONS: dict[tuple[AppState, AppInput], AppState] = {
 del St, In
 
 
+# The INFO bodies a call the PBX answers understands: key presses (SIP INFO DTMF).
+INFO_ACCEPT = "application/dtmf-relay, application/dtmf"
+
+
 class CallLogSink(Protocol):
     def call_ended(self, summary: CallSummary) -> None: ...
 
@@ -245,7 +249,9 @@ class AppCalls:
 
     def _info(self, call: AppCall, request: Request, key: TransactionKey, now: float) -> None:
         status = call.listener.info_received(request) if call.listener is not None else 481
-        self.sig.reply(request, key, status, now=now)
+        # RFC 3261 §21.4.13: a 415 says which bodies we do take.
+        accept = [("Accept", INFO_ACCEPT)] if status == 415 else []
+        self.sig.reply(request, key, status, now=now, headers=accept)
 
     def _reinvite(self, call: AppCall, request: Request, key: TransactionKey, now: float) -> None:
         assert call.dialog is not None

@@ -8,6 +8,7 @@ for each transport.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from centralita.sip.address import Address
@@ -143,9 +144,12 @@ class Signalling:
         body: bytes = b"",
         content_type: str | None = None,
         dest: Address | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Response:
         """A response to an in-dialog request (the dialog's tags are already in the request)."""
         response = make_response(request, status, reason)
+        for name, value in headers:
+            response.headers.add(name, value)
         if dest is not None and request.method in ("INVITE", "UPDATE") and 200 <= status < 300:
             response.headers.add("Contact", self.contact(dest))
         _set_body(response, body, content_type)
