@@ -27,6 +27,7 @@ from centralita.calls.media import MediaFactory
 from centralita.calls.signalling import ALLOW, Network, Signalling
 from centralita.directory import Credentials, Directory, ExtensionEntry, TenantEntry
 from centralita.logs import call_logger
+from centralita.presence.subscriptions import BadEvent, SubscriptionManager
 from centralita.records.outcome import CallSummary, Outcome
 from centralita.registrar.guard import AuthGuard
 from centralita.registrar.registrar import Registrar, RegistrarPolicy
@@ -140,6 +141,7 @@ class UserAgentCore:
             recordings=settings.recordings,
         )
         self.apps = AppCalls(self.sig, directory)
+        self.presence = SubscriptionManager(self.sig, layer.send_response)
         self.runner = runner
         self.guard = settings.guard
         self.registrar = Registrar(directory, settings.registrar)
@@ -210,6 +212,7 @@ class UserAgentCore:
             if not (
                 self.b2bua.on_in_dialog_request(request, key, source, now)
                 or self.apps.on_in_dialog_request(request, key, source, now)
+                or self.presence.on_in_dialog_request(request, key, source, now)
             ):
                 raise _no_dialog()
         elif request.method == "REGISTER":
@@ -218,6 +221,8 @@ class UserAgentCore:
             self._on_invite(event, now)
         elif request.method == "OPTIONS":
             self._reply(event, self._options_response(request), now)
+        elif request.method == "SUBSCRIBE":
+            self._on_subscribe(event, now)
         elif request.method in KNOWN_METHODS:
             raise MethodNotAllowed(f"{request.method} is not accepted outside a dialog")
         else:
@@ -229,11 +234,15 @@ class UserAgentCore:
             if 200 <= response.status < 300 and response.cseq.method == "INVITE":
                 self.b2bua.on_stray_2xx(response, now)  # a late fork's answer
             return
+        if self.presence.on_response(key, response, now):
+            return
         if self.b2bua.on_fork_response(key, response, now):
             return
         self.b2bua.on_relayed_response(key, response, now)
 
     def _on_timeout(self, key: TransactionKey, now: float) -> None:
+        if self.presence.on_timeout(key, now):
+            return
         if not self.b2bua.on_fork_timeout(key, now):
             self.b2bua.on_relayed_timeout(key, now)
 
@@ -255,6 +264,19 @@ class UserAgentCore:
                 "call_id": request.call_id,
                 "fields": {"extension": extension.number, "source": str(source)},
             },
+        )
+
+    def _on_subscribe(self, event: RequestReceived, now: float) -> None:
+        request = event.request
+        self.presence.check(request)  # 489/406/423 need no credentials (RFC 6665 §4.2.1.1)
+        tenant = self._tenant_for(request.from_.uri.host)
+        subscriber = self._authenticate(request, event.source, tenant, now)
+        box = request.uri.user or ""
+        if box != subscriber.number or self._tenant_for(request.uri.host, tenant).id != tenant.id:
+            raise Forbidden(f"{subscriber.number} may not watch mailbox {box or '?'}")
+        account = f"sip:{box}@{tenant.domain}"
+        self.presence.subscribe(
+            request, event.source, tenant_id=tenant.id, box=box, account=account, now=now
         )
 
     def _on_invite(self, event: RequestReceived, now: float) -> None:
@@ -318,15 +340,18 @@ class UserAgentCore:
         response.headers.add("Allow", ALLOW)
         response.headers.add("Accept", ACCEPT)
         response.headers.add("Accept-Language", "en")
+        response.headers.add("Allow-Events", "message-summary")  # RFC 6665 §8.2.2
         return response
 
     # ---- timers ---------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        return self.b2bua.get_timer()
+        timers = [t for t in (self.b2bua.get_timer(), self.presence.get_timer()) if t is not None]
+        return min(timers, default=None)
 
     def handle_timer(self, now: float) -> None:
         self.b2bua.handle_timer(now)
+        self.presence.handle_timer(now)
 
     # ---- identity ------------------------------------------------------------------------
 
@@ -408,6 +433,8 @@ class UserAgentCore:
             response.headers.add("Min-Expires", str(error.min_expires))  # RFC 3261 §10.3 step 7
         elif isinstance(error, MethodNotAllowed | NotImplementedMethod):
             response.headers.add("Allow", ALLOW)  # RFC 3261 §21.4.6
+        elif isinstance(error, BadEvent):
+            response.headers.add("Allow-Events", error.allow_events)  # RFC 6665 §4.2.1.1
         if error.status_code >= 400 and not isinstance(error, ChallengeRequired):
             response.headers.add("Warning", f'399 centralita "{_warning_text(error.detail)}"')
         return response

@@ -27,7 +27,7 @@ from centralita.sip.transaction import TransactionKey, TransactionLayer
 if TYPE_CHECKING:
     from centralita.calls.call import Call, Leg
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REGISTER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REGISTER, SUBSCRIBE"
 USER_AGENT = "Centralita"
 
 

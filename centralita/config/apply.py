@@ -1,5 +1,9 @@
 """Make the store match a tenants configuration: declarative, idempotent, all or nothing.
 
+The dial plan of a tenant (:mod:`centralita.config.dialplan`) is stored as one document in the
+same transaction; the change lists the parts that differ (``~ dialplan acme: ivrs, numbers``).
+A tenant whose file says nothing beyond plain extensions keeps no dial plan.
+
 Passwords are not stored, so an extension's password "changes" when its HA1 values differ
 from the ones the configured password gives under the tenant's realm. Tenants are never
 removed by ``apply``; unlisted extensions of listed tenants only with ``prune=True``.
@@ -10,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from centralita.config.dialplan import DialPlan
 from centralita.config.tenants import ExtensionConfig, TenantConfig, TenantsConfig
 from centralita.store import ExtensionInfo, Store, StoreError, TenantInfo
 
@@ -19,7 +24,7 @@ class Change:
     """One line of what ``apply`` did: ``+ tenant acme``, ``~ extension acme/101: name``."""
 
     action: Literal["+", "~", "-"]
-    kind: Literal["tenant", "extension"]
+    kind: Literal["tenant", "extension", "dialplan"]
     name: str
     fields: tuple[str, ...] = ()
 
@@ -78,7 +83,7 @@ def _apply_tenant(
         changes = [Change("+", "tenant", cfg.name)]
     else:
         changes = _update_tenant(tx, info, cfg, was_default)
-    return changes + _apply_extensions(tx, info, cfg, prune)
+    return changes + _apply_extensions(tx, info, cfg, prune) + _apply_dial_plan(tx, info, cfg)
 
 
 def _update_tenant(
@@ -150,3 +155,22 @@ def _update_extension(tx: Store, current: ExtensionInfo, cfg: ExtensionConfig) -
             record_calls=cfg.record_calls,
         )
     return fields
+
+
+def _apply_dial_plan(tx: Store, tenant: TenantInfo, cfg: TenantConfig) -> list[Change]:
+    plan = cfg.dial_plan()
+    stored = tx.dialplans.get_document(tenant.id)
+    if stored is None:
+        if plan.is_empty:
+            return []
+        tx.dialplans.put(tenant.id, plan)
+        return [Change("+", "dialplan", cfg.name)]
+    if plan.is_empty:
+        tx.dialplans.remove(tenant.id)
+        return [Change("-", "dialplan", cfg.name)]
+    document = plan.model_dump(mode="json")
+    fields = tuple(name for name in DialPlan.model_fields if stored.get(name) != document[name])
+    if not fields:
+        return []
+    tx.dialplans.put(tenant.id, plan)
+    return [Change("~", "dialplan", cfg.name, fields)]

@@ -7,80 +7,69 @@ model referenced from there), each with a default, so existing files stay valid.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-# RFC 1123 §2.1 host name labels; lower-case only after normalisation.
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_NUMBER = re.compile(r"^[0-9]{2,6}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from centralita.config.dialplan import (
+    DIAL_PLAN_SECTIONS,
+    DialPlan,
+    ExtensionRouting,
+    check_unique_extensions,
+)
+from centralita.config.dialplan_checks import check_dial_plan
+from centralita.config.dialplan_nodes import (
+    CarrierConfig,
+    ConferenceConfig,
+    FeatureCodes,
+    IvrConfig,
+    RingGroupConfig,
+    ScheduleConfig,
+    VirtualNumberConfig,
+    VoicemailBoxConfig,
+)
+from centralita.config.dialplan_values import Country, Timezone
+from centralita.config.fields import (
+    CONTROL_CHARACTERS,
+    ConfigModel,
+    DisplayName,
+    ExtensionNumber,
+    Hostname,
+    Password,
+    TenantName,
+    check_display_name,
+    check_hostname,
+    check_number,
+    check_slug,
+    check_unique,
+    int_as_text,
+)
+
+__all__ = [
+    "ConfigModel",
+    "DisplayName",
+    "ExtensionConfig",
+    "ExtensionNumber",
+    "Hostname",
+    "Password",
+    "TenantConfig",
+    "TenantName",
+    "TenantsConfig",
+    "check_display_name",
+    "check_hostname",
+    "check_number",
+    "check_slug",
+    "check_tenants",
+    "check_unique",
+    "int_as_text",
+]
 
 
-class ConfigModel(BaseModel):
-    """Base of every configuration model: unknown keys refused, instances immutable."""
+class ExtensionConfig(ExtensionRouting):
+    """An extension: its account (number, password, ...) and, inherited from
+    :class:`ExtensionRouting`, its routing (email, voicemail, forwarding, simultaneous_ring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _int_as_text(value: Any) -> Any:
-    # JSON clients may send 101 for "101"; an int has no leading zeros to lose.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def check_slug(value: str) -> str:
-    if not _SLUG.match(value):
-        raise PydanticCustomError(
-            "slug",
-            "must be a slug: lower-case letters, digits and inner hyphens, at most 63 characters",
-        )
-    return value
-
-
-def check_hostname(value: str) -> str:
-    host = value.rstrip(".").lower()
-    labels = host.split(".")
-    valid = 0 < len(host) <= 253 and all(_LABEL.match(label) for label in labels)
-    if not valid or labels[-1].isdigit():  # an all-numeric top label is an IP address
-        raise PydanticCustomError("hostname", "must be a host name such as acme.example.com")
-    return host
-
-
-def check_number(value: str) -> str:
-    if not _NUMBER.match(value):
-        raise PydanticCustomError("extension_number", "must be 2 to 6 digits")
-    return value
-
-
-def check_display_name(value: str | None) -> str | None:
-    if value is not None and _CONTROL.search(value):
-        raise PydanticCustomError("display_name", "must not contain control characters")
-    return value or None
-
-
-TenantName = Annotated[str, AfterValidator(check_slug)]
-Hostname = Annotated[str, AfterValidator(check_hostname)]
-ExtensionNumber = Annotated[str, BeforeValidator(_int_as_text), AfterValidator(check_number)]
-DisplayName = Annotated[str | None, Field(max_length=64), AfterValidator(check_display_name)]
-Password = Annotated[str, Field(min_length=8, max_length=128), BeforeValidator(_int_as_text)]
-
-
-class ExtensionConfig(ConfigModel):
-    number: ExtensionNumber
     name: DisplayName = None
     password: Password
     call_waiting: bool = False
@@ -96,7 +85,7 @@ class ExtensionConfig(ConfigModel):
     def _password_not_number(cls, value: str, info: ValidationInfo) -> str:
         if value == info.data.get("number"):
             raise PydanticCustomError("weak_password", "must not be the extension number")
-        if _CONTROL.search(value):
+        if CONTROL_CHARACTERS.search(value):
             raise PydanticCustomError("password", "must not contain control characters")
         return value
 
@@ -105,36 +94,49 @@ class TenantConfig(ConfigModel):
     name: TenantName
     domain: Hostname  # SIP domain and digest realm of the tenant
     default: bool = False  # answers requests addressed to the server's IP
+    timezone: Timezone = "UTC"  # schedules are read on this wall clock
+    country: Country | None = None  # public holidays and the national number format
     extensions: list[ExtensionConfig] = Field(default_factory=list)
+    # The dial plan (centralita.config.dialplan): stored as one document per tenant.
+    carriers: list[CarrierConfig] = Field(default_factory=list)
+    numbers: list[VirtualNumberConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    ivrs: list[IvrConfig] = Field(default_factory=list)
+    ring_groups: list[RingGroupConfig] = Field(default_factory=list)
+    voicemail_boxes: list[VoicemailBoxConfig] = Field(default_factory=list)
+    conferences: list[ConferenceConfig] = Field(default_factory=list)
+    feature_codes: FeatureCodes = Field(default_factory=FeatureCodes)
 
     @model_validator(mode="after")
-    def _unique_numbers(self) -> TenantConfig:
-        check_unique(
-            [ext.number for ext in self.extensions],
-            lambda i: ("extensions", i, "number"),
-            "extension number",
-        )
+    def _consistent(self) -> TenantConfig:
+        check_unique_extensions(self.extensions)
+        check_dial_plan(self, "TenantConfig")
         return self
 
-
-def check_unique(values: list[str], where: Any, what: str) -> None:
-    """Refuse a repeated value. The error's context ``at`` holds the location of the repeat,
-    relative to the model being validated (pydantic gives model validators none)."""
-    seen: dict[str, int] = {}
-    for index, value in enumerate(values):
-        if value in seen:
-            raise PydanticCustomError(
-                "duplicate",
-                "duplicate {what} '{value}' (first at index {first})",
-                {"what": what, "value": value, "first": seen[value], "at": list(where(index))},
-            )
-        seen[value] = index
+    def dial_plan(self) -> DialPlan:
+        """The tenant's dial plan, as the store keeps it and the routing engine reads it."""
+        routing = set(ExtensionRouting.model_fields)
+        return DialPlan(
+            timezone=self.timezone,
+            country=self.country,
+            extensions=[
+                ExtensionRouting.model_validate(ext.model_dump(include=routing))
+                for ext in self.extensions
+            ],
+            **{section: getattr(self, section) for section in DIAL_PLAN_SECTIONS},
+        )
 
 
 def check_tenants(tenants: list[TenantConfig]) -> None:
     """Rules across the tenants of one file: unique names and domains, one default."""
     check_unique([t.name for t in tenants], lambda i: ("tenants", i, "name"), "tenant name")
     check_unique([t.domain for t in tenants], lambda i: ("tenants", i, "domain"), "domain")
+    numbers = [(i, j, did.number) for i, t in enumerate(tenants) for j, did in enumerate(t.numbers)]
+    check_unique(
+        [number for _, _, number in numbers],
+        lambda k: ("tenants", numbers[k][0], "numbers", numbers[k][1], "number"),
+        "virtual number",
+    )
     defaults = [i for i, t in enumerate(tenants) if t.default]
     if len(defaults) > 1:
         raise PydanticCustomError(

@@ -10,17 +10,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from centralita.store.call_records import CallRecordRepository
+from centralita.store.dialplans import DialPlanRepository
 from centralita.store.engine import create_store_engine, resolve_database_url
 from centralita.store.extensions import ExtensionRepository
 from centralita.store.migrate import upgrade
 from centralita.store.registrations import RegistrationRepository
 from centralita.store.tenants import TenantRepository
 from centralita.store.unit import Unit
+from centralita.store.voicemail import VoicemailRepository
 
 
 class Store:
     """Repositories over one database: ``store.tenants``, ``.extensions``,
-    ``.registrations`` and ``.call_records``.
+    ``.registrations``, ``.call_records``, ``.voicemail`` and ``.dialplans``.
 
     Each repository call is one transaction, unless made inside :meth:`transaction`.
     Methods are synchronous: asyncio code calls them through ``asyncio.to_thread``.
@@ -34,6 +36,8 @@ class Store:
         self.extensions = ExtensionRepository(unit)
         self.registrations = RegistrationRepository(unit)
         self.call_records = CallRecordRepository(unit)
+        self.voicemail = VoicemailRepository(unit)
+        self.dialplans = DialPlanRepository(unit)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:

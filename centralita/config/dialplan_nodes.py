@@ -1,0 +1,291 @@
+"""The parts of a tenant's dial plan: carriers, virtual numbers, schedules, IVR menus, ring
+groups, voicemail boxes, conference rooms, feature codes, and each extension's own routing
+(e-mail, voicemail, forwarding, simultaneous ring).
+
+These models check what one item can check alone; references between items (a destination
+naming an IVR, a number used twice) are checked by :mod:`centralita.config.dialplan_checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from centralita.config.dialplan_destinations import HANGUP, Destination
+from centralita.config.dialplan_values import (
+    E164,
+    DtmfKey,
+    Email,
+    FeatureCode,
+    HolidayCountry,
+    Hours,
+    Pin,
+    PromptName,
+    Sources,
+    check_e164,
+)
+from centralita.config.fields import ConfigModel, ExtensionNumber, Hostname, TenantName, int_as_text
+from centralita.config.fields import check_number as check_extension_number
+
+# ---------------------------------------------------------------- shared by several parts
+
+
+class Greeting(ConfigModel):
+    """What a caller hears first: a system or uploaded prompt by name, or a WAV file
+    (a path relative to the tenant's media folder)."""
+
+    prompt: PromptName | None = None
+    file: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Greeting:
+        if (self.prompt is None) == (self.file is None):
+            raise PydanticCustomError("greeting", "give either prompt or file")
+        if self.file is not None and (self.file.startswith("/") or ".." in self.file.split("/")):
+            raise PydanticCustomError("greeting", "file must be a relative path inside the media")
+        return self
+
+
+def _member(value: Any) -> Any:
+    """A ring target: an extension number, or an external number in E.164."""
+    value = int_as_text(value)
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("+"):
+        return check_e164(value)
+    return check_extension_number(value)
+
+
+Member = Annotated[str, BeforeValidator(_member)]
+
+
+def is_external(member: str) -> bool:
+    return member.startswith("+")
+
+
+# ---------------------------------------------------------------- extensions' own routing
+
+
+class ExtensionVoicemail(ConfigModel):
+    """A user's own box: ``{voicemail: "101"}`` leads here."""
+
+    pin: Pin | None = None  # to listen to messages by phone
+    email: Email | None = None  # where messages are sent; default: the extension's e-mail
+    greeting: Greeting | None = None  # default: the system greeting saying the number
+    max_message_seconds: Annotated[int, Field(ge=5, le=3600)] = 180
+
+
+class ForwardTo(ConfigModel):
+    to: Destination
+
+
+class ForwardOnNoAnswer(ConfigModel):
+    after: Annotated[int, Field(ge=1, le=600)] = 20  # seconds of ringing
+    to: Destination
+
+
+class Forwarding(ConfigModel):
+    """Where a user's calls go instead. ``unconditional`` wins over everything (the phones do
+    not ring); ``busy`` also takes do-not-disturb calls; ``unreachable`` applies when no phone
+    is registered or none responds."""
+
+    unconditional: Destination | None = None
+    busy: Destination | None = None
+    no_answer: ForwardOnNoAnswer | None = None
+    unreachable: ForwardTo | None = None
+
+
+# ---------------------------------------------------------------- carriers and numbers
+
+
+class CarrierRegistration(ConfigModel):
+    """Register to the carrier as a client (RFC 3261 §10) with these credentials."""
+
+    server: Hostname | Annotated[str, Field(pattern=r"^[0-9.:a-fA-F\[\]]+$")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    username: Annotated[str, Field(min_length=1, max_length=128)]
+    password: SecretStr
+    realm: str | None = None
+    expires: Annotated[int, Field(ge=60, le=86400)] = 3600
+
+    @field_serializer("password", when_used="json")
+    def _reveal(self, password: SecretStr) -> str:
+        # The stored document must keep it: Centralita registers with it.
+        return password.get_secret_value()
+
+
+class CarrierConfig(ConfigModel):
+    """A SIP trunk, recognised by the source address of its requests or by the registration
+    Centralita keeps with it."""
+
+    # "register" is also a class attribute of every model (ABCMeta.register): hence the alias.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+    name: TenantName
+    source: Sources | None = None
+    registration: CarrierRegistration | None = Field(default=None, alias="register")
+
+    @model_validator(mode="after")
+    def _identified(self) -> CarrierConfig:
+        if not self.source and self.registration is None:
+            raise PydanticCustomError("carrier", "give source (addresses) or register")
+        return self
+
+
+class VirtualNumberConfig(ConfigModel):
+    """A public number (DID) of the tenant and where its calls go."""
+
+    number: E164
+    destination: Destination
+    welcome: Greeting | None = None  # played before the destination
+    comment: str | None = None
+
+
+# ---------------------------------------------------------------- schedules
+
+
+class HolidayCalendar(ConfigModel):
+    country: HolidayCountry | None = None  # default: the tenant's country
+    subdivision: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+
+
+class ScheduleConfig(ConfigModel):
+    """Business hours in the tenant's time zone; public holidays and ``closed_dates`` are
+    closed all day, ``open_dates`` are worked in spite of them."""
+
+    name: TenantName
+    hours: list[Hours] = Field(default_factory=list)
+    holidays: HolidayCalendar | None = None
+    closed_dates: list[date] = Field(default_factory=list)
+    open_dates: list[date] = Field(default_factory=list)
+    open: Destination
+    closed: Destination
+
+
+# ---------------------------------------------------------------- IVR menus
+
+
+class IvrConfig(ConfigModel):
+    """A voice menu: greeting, then a key chooses; no key within ``timeout`` seconds or an
+    invalid key replays it, ``loops`` times in all, then ``after_loops``. With
+    ``direct_dial`` the caller may also dial an extension number. ``diversion`` sends every
+    call elsewhere (a schedule destination makes the menu work by schedule)."""
+
+    name: TenantName
+    number: ExtensionNumber | None = None  # internal short number
+    comment: str | None = None
+    greeting: Greeting | None = None
+    options: dict[DtmfKey, Destination] = Field(default_factory=dict)
+    timeout: Annotated[float, Field(gt=0, le=60)] = 5
+    loops: Annotated[int, Field(ge=1, le=20)] = 3
+    invalid: Greeting | None = None  # played after an invalid key; default: a system prompt
+    after_loops: Destination = HANGUP
+    direct_dial: bool = False
+    diversion: Destination | None = None
+
+
+# ---------------------------------------------------------------- ring groups
+
+
+class RingGroupConfig(ConfigModel):
+    """Members ring ``simultaneous``-ly, one after another (``sequential``, ``member_timeout``
+    seconds each) or only the idle ones (``first_free``); the whole round ``loops`` times,
+    then ``no_answer``."""
+
+    name: TenantName
+    number: ExtensionNumber | None = None
+    strategy: Literal["simultaneous", "sequential", "first_free"] = "simultaneous"
+    member_timeout: Annotated[int, Field(ge=1, le=600)] = 20
+    members: Annotated[list[Member], Field(min_length=1)]
+    loops: Annotated[int, Field(ge=1, le=20)] = 1
+    caller_hears: Literal["ringback", "music"] = "ringback"
+    no_answer: Destination = HANGUP
+
+
+# ---------------------------------------------------------------- voicemail and conferences
+
+
+class VoicemailBoxConfig(ConfigModel):
+    """A shared box (``{voicemail: general}``). Its name has a letter, so that it cannot be
+    mistaken for a user's box, which is named by extension number."""
+
+    name: Annotated[TenantName, Field(pattern=r"[a-z]")]
+    email: Email | None = None
+    pin: Pin | None = None
+    greeting: Greeting | None = None
+    max_message_seconds: Annotated[int, Field(ge=5, le=3600)] = 180
+
+
+class ConferenceConfig(ConfigModel):
+    name: TenantName
+    number: ExtensionNumber | None = None
+    pin: Pin | None = None
+    moderator_pin: Pin | None = None
+    max_members: Annotated[int, Field(ge=2, le=500)] | None = None
+    join_tones: bool = True
+    muted_until_moderator: bool = False
+    record: bool = False
+
+    @model_validator(mode="after")
+    def _pins_differ(self) -> ConferenceConfig:
+        if self.pin is not None and self.pin == self.moderator_pin:
+            raise PydanticCustomError("pin", "pin and moderator_pin must differ")
+        return self
+
+
+# ---------------------------------------------------------------- feature codes
+
+# Built into every tenant by centralita.routing.services: the echo and keypad tests and the
+# ad-hoc conference prefix. A configured code must not shadow them.
+_BUILT_IN_CODES = re.compile(r"^(\*41|\*43|\*8[0-9]*)$")
+
+
+class FeatureCodes(ConfigModel):
+    """Codes a user dials from their phone. ``forward_on`` is followed by the destination
+    number (``*72102``, ``*72+34600111222``)."""
+
+    dnd_on: FeatureCode = "*78"
+    dnd_off: FeatureCode = "*79"
+    forward_on: FeatureCode = "*72"
+    forward_off: FeatureCode = "*73"
+    voicemail: FeatureCode = "*97"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FeatureCodes:
+        seen: dict[str, str] = {}
+        for name, code in self.model_dump().items():
+            if _BUILT_IN_CODES.match(code):
+                raise PydanticCustomError(
+                    "feature_code",
+                    "{name}: {code} is a built-in service code",
+                    {"name": name, "code": code},
+                )
+            if code in seen:
+                raise PydanticCustomError(
+                    "duplicate",
+                    "{name} and {other} are both {code}",
+                    {"name": name, "other": seen[code], "code": code},
+                )
+            seen[code] = name
+        for code, name in seen.items():
+            if code != self.forward_on and code.startswith(self.forward_on):
+                raise PydanticCustomError(
+                    "feature_code",
+                    "{name}: {code} starts with forward_on ({prefix}), which takes digits after it",
+                    {"name": name, "code": code, "prefix": self.forward_on},
+                )
+        return self
