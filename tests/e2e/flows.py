@@ -10,7 +10,7 @@ from centralita.store import Store
 from centralita.store.entities import Binding, CallRecord
 from tests.e2e import sippctl
 from tests.e2e.pbx import Extension, Pbx
-from tests.e2e.ports import free_port
+from tests.e2e.ports import HOST, free_port
 
 
 def extension(pbx: Pbx, number: str) -> Extension:
@@ -36,6 +36,7 @@ def register(
     user: str | None = None,
     expires: int = 300,
     transport: str = "u1",
+    local_ip: str = HOST,
 ) -> sippctl.SippResult:
     """REGISTER ``number`` from ``local_port`` (its Contact), answering the digest challenge."""
     ext_password = password if password is not None else extension(pbx, number).password
@@ -52,6 +53,7 @@ def register(
             keys={"domain": domain_of(pbx), "expires": str(expires)},
             timeout_s=10,
             transport=transport,
+            local_ip=local_ip,
         ),
     )
 
@@ -67,7 +69,7 @@ def start_callee(
 ) -> sippctl.SippProcess:
     """Register ``number`` from a port, then answer calls there with a UAS ``scenario``."""
     port = free_port()
-    reg = register(pbx, number, workdir, local_port=port)
+    reg = register(pbx, number, workdir, local_port=port, local_ip=str(kw.get("local_ip", HOST)))
     if not reg.ok:
         raise AssertionError(f"callee {number} could not register\n{reg.describe()}")
     keys = {"domain": domain_of(pbx)}
@@ -94,7 +96,8 @@ def call(
     """Register ``caller`` from a port, then run a UAC ``scenario`` from it to ``callee``."""
     port = free_port()
     if register_first:
-        reg = register(pbx, caller, workdir, local_port=port)
+        local_ip = str(kw.get("local_ip", HOST))
+        reg = register(pbx, caller, workdir, local_port=port, local_ip=local_ip)
         if not reg.ok:
             raise AssertionError(f"caller {caller} could not register\n{reg.describe()}")
     options = sippctl.SippOptions(

@@ -107,7 +107,8 @@ class Pbx:
 
     @property
     def sip_address(self) -> str:
-        return f"{self.host}:{self.sip_port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.sip_port}"
 
     @property
     def pid(self) -> int:

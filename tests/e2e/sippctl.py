@@ -119,6 +119,7 @@ class SippOptions:
     """Everything one SIPp run needs besides the scenario."""
 
     remote: str | None = None  # "host:port"; None for a pure answering (UAS) scenario
+    local_ip: str = HOST  # -i: "::1" for IPv6
     local_port: int | None = None
     service: str | None = None  # -s: the user part SIPp calls/registers as ([service])
     keys: Mapping[str, str] = field(default_factory=dict)
@@ -199,7 +200,7 @@ class SippProcess:
         cmd = ["sipp"]
         if o.remote is not None:
             cmd.append(o.remote)
-        cmd += ["-sf", str(self.scenario), "-i", HOST, "-p", str(self.local_port)]
+        cmd += ["-sf", str(self.scenario), "-i", o.local_ip, "-p", str(self.local_port)]
         cmd += ["-cp", str(self.control_port), "-mp", str(self.media_port), "-t", o.transport]
         cmd += ["-m", str(o.calls), "-nostdin", "-timeout", f"{o.timeout_s}s", "-timeout_error"]
         cmd += ["-recv_timeout", str(o.recv_timeout_ms), "-max_recv_loops", "10000"]

@@ -70,7 +70,8 @@ class UdpClient:
 
     def __init__(self, host: str, port: int) -> None:
         self.remote = (host, port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.local_port = int(self.sock.getsockname()[1])
 

@@ -59,3 +59,19 @@ def test_unknown_user_is_indistinguishable_from_wrong_password(pbx: Pbx, workdir
     assert unknown.ok, unknown.describe()
     assert _challenge_shape(unknown) == _challenge_shape(wrong)
     assert _challenge_shape(unknown)[0][0] == 401
+
+
+def test_register_and_call_over_ipv6(tmp_path: Path, workdir: Path) -> None:
+    """The PBX on [::1] only: a phone registers over UDP and TCP, and a call crosses it with
+    IPv6 SDP on the callee's leg (c=IN IP6), here answered busy."""
+    server = Pbx(tmp_path / "pbx-v6", host="::1", ring_timeout=3.0)
+    with server:
+        for transport in ("u1", "t1"):
+            result = flows.register(server, "101", workdir, transport=transport, local_ip="::1")
+            assert result.ok, result.describe()
+        callee = flows.start_callee(server, "102", "uas_busy", workdir, local_ip="::1")
+        caller = flows.call(server, "101", "102", "uac_rejected", workdir, local_ip="::1")
+        callee_result = callee.wait(15)
+    assert caller.final_status("INVITE") == 486, caller.describe()
+    invite = callee_result.received()[0]
+    assert invite.method == "INVITE" and "c=IN IP6 ::1" in invite.text, invite.text
