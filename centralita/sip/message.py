@@ -15,6 +15,7 @@ changed, untouched header lines keep their original octets, changed ones are wri
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -82,7 +83,7 @@ class MessageTooLargeError(SipParseError):
     reason = "Message Too Large"
 
 
-class _Fields:
+class _Fields(ABC):
     """What requests and responses share: serialisation, and typed access to the headers
     every layer needs (each raises SipParseError if bad)."""
 
@@ -100,11 +101,11 @@ class _Fields:
             return _serialise(wire.start, self)
         return _serialise(self._start_line(), self)
 
-    def _start_line(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def _start_line(self) -> str: ...
 
-    def _same_start(self, wire: _Wire) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def _same_start(self, wire: _Wire) -> bool: ...
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -132,7 +133,7 @@ Action = Callable[[Any, Any], None]
 Transitions = Mapping[tuple[State, Input], tuple[Action, State]]
 
 
-class Transaction:
+class Transaction(ABC):
     """Table-driven machine with named timers held as absolute deadlines."""
 
     _TRANSITIONS: ClassVar[Transitions] = {}
@@ -149,9 +150,9 @@ class Transaction:
         self.deadlines: dict[Input, float] = {}
         self.interval = timers.t1  # the next wait of Timer A, E or G (doubling from T1)
 
+    @abstractmethod
     def start(self) -> None:
         """Enter the initial state (sending the request, for a client transaction)."""
-        raise NotImplementedError
 
     @property
     def reliable(self) -> bool:
@@ -212,6 +213,8 @@ class Transaction:
     def _absorb(self, _: object) -> None:
         """A retransmission already answered, or with nothing to answer yet (a response the
         TU has seen, §17.1.1.2, §17.1.2.2; a request or an ACK, §17.2.1, §17.2.2)."""
+        return  # a deliberate no-op action of the transition tables
 
     def _done(self, _: object) -> None:
         """Timer D, I, J or K fired: the transaction ends quietly."""
+        return  # the table's next state (TERMINATED) is all there is to it
