@@ -179,10 +179,15 @@ def _holiday_calendar(rules: ScheduleRules) -> tuple[holidays.HolidayBase | None
             raise ValueError(f"holiday subdivision {rules.subdivision!r} given without a country")
         return None, ""
     country = rules.country.strip().upper()
-    try:
-        probe = holidays.country_holidays(country, subdiv=rules.subdivision)
-    except NotImplementedError as exc:
-        raise ValueError(f"public holidays: {exc}") from None
+    if country not in holidays.list_supported_countries():
+        raise ValueError(f"public holidays: Country {country} not available")
+    probe = holidays.country_holidays(country)
+    subdivision = rules.subdivision
+    known = (*probe.subdivisions, *getattr(probe, "subdivisions_aliases", {}))
+    if subdivision is not None and subdivision not in known:
+        raise ValueError(
+            f"public holidays: Entity `{country}` does not have subdivision {subdivision}"
+        )
     language = rules.holiday_language or probe.default_language
     if rules.holiday_language and language not in probe.supported_languages:
         raise ValueError(
