@@ -74,6 +74,7 @@ __all__ = [
     "Destination",
     "DestinationModel",
     "DialPlan",
+    "DialPlanSections",
     "ExtensionRouting",
     "ExtensionVoicemail",
     "FeatureCodes",
@@ -137,12 +138,12 @@ def check_unique_extensions(extensions: Sequence[ExtensionRouting]) -> None:
     )
 
 
-class DialPlan(ConfigModel):
-    """One tenant's dial plan, checked as a whole (every reference resolves)."""
+class DialPlanSections(ConfigModel):
+    """The sections a tenant's YAML and its stored dial plan share (extensions aside: the
+    YAML's carry accounts, the plan's only routing)."""
 
-    timezone: Timezone = "UTC"
-    country: Country | None = None
-    extensions: list[ExtensionRouting] = Field(default_factory=list)
+    timezone: Timezone = "UTC"  # schedules are read on this wall clock
+    country: Country | None = None  # public holidays and the national number format
     carriers: list[CarrierConfig] = Field(default_factory=list)
     numbers: list[VirtualNumberConfig] = Field(default_factory=list)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
@@ -151,6 +152,12 @@ class DialPlan(ConfigModel):
     voicemail_boxes: list[VoicemailBoxConfig] = Field(default_factory=list)
     conferences: list[ConferenceConfig] = Field(default_factory=list)
     feature_codes: FeatureCodes = Field(default_factory=FeatureCodes)
+
+
+class DialPlan(DialPlanSections):
+    """One tenant's dial plan, checked as a whole (every reference resolves)."""
+
+    extensions: list[ExtensionRouting] = Field(default_factory=list)
 
     _by_name: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
     _internal: dict[str, DestinationModel] = PrivateAttr(default_factory=dict)

@@ -15,21 +15,11 @@ from pydantic_core import PydanticCustomError
 from centralita.config.dialplan import (
     DIAL_PLAN_SECTIONS,
     DialPlan,
+    DialPlanSections,
     ExtensionRouting,
     check_unique_extensions,
 )
 from centralita.config.dialplan_checks import check_dial_plan
-from centralita.config.dialplan_nodes import (
-    CarrierConfig,
-    ConferenceConfig,
-    FeatureCodes,
-    IvrConfig,
-    RingGroupConfig,
-    ScheduleConfig,
-    VirtualNumberConfig,
-    VoicemailBoxConfig,
-)
-from centralita.config.dialplan_values import Country, Timezone
 from centralita.config.fields import (
     CONTROL_CHARACTERS,
     ConfigModel,
@@ -90,22 +80,14 @@ class ExtensionConfig(ExtensionRouting):
         return value
 
 
-class TenantConfig(ConfigModel):
+class TenantConfig(DialPlanSections):
+    """A tenant: its accounts here, its dial plan in the shared sections (stored as one
+    document per tenant, centralita.config.dialplan)."""
+
     name: TenantName
     domain: Hostname  # SIP domain and digest realm of the tenant
     default: bool = False  # answers requests addressed to the server's IP
-    timezone: Timezone = "UTC"  # schedules are read on this wall clock
-    country: Country | None = None  # public holidays and the national number format
     extensions: list[ExtensionConfig] = Field(default_factory=list)
-    # The dial plan (centralita.config.dialplan): stored as one document per tenant.
-    carriers: list[CarrierConfig] = Field(default_factory=list)
-    numbers: list[VirtualNumberConfig] = Field(default_factory=list)
-    schedules: list[ScheduleConfig] = Field(default_factory=list)
-    ivrs: list[IvrConfig] = Field(default_factory=list)
-    ring_groups: list[RingGroupConfig] = Field(default_factory=list)
-    voicemail_boxes: list[VoicemailBoxConfig] = Field(default_factory=list)
-    conferences: list[ConferenceConfig] = Field(default_factory=list)
-    feature_codes: FeatureCodes = Field(default_factory=FeatureCodes)
 
     @model_validator(mode="after")
     def _consistent(self) -> TenantConfig:
