@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from centralita.calls.media import Side
-from centralita.sip.message import Request
+from centralita.sip.message import Request, Response
 from centralita.sip.sdp import SessionDescription
 from tests.calls.pbxharness import (
     Pbx,
@@ -32,6 +32,24 @@ def place_call(
     invite = caller.request("INVITE", f"sip:{number}@acme.test", body=sdp(4000))
     out = pbx.send_authenticated(caller, invite)
     return invite, [r for r in requests(out, callee) if r.method == "INVITE"]
+
+
+def confirm(pbx: Pbx, caller: Phone, callee: Phone, invite: Request) -> Response:
+    """The callee answers ``invite`` with SDP, the caller ACKs the PBX's 200: a talking call."""
+    out = pbx.deliver(
+        answer(invite, 200, body=sdp(6000), contact="sip:102@192.0.2.10:5002"), callee.address
+    )
+    ok = response_to(out, caller, 200)
+    ack = caller.request(
+        "ACK",
+        "sip:102@127.0.0.1:5060",
+        call_id=ok.call_id,
+        cseq=ok.cseq.number,
+        to_tag=ok.to.tag,
+        to="sip:102@acme.test",
+    )
+    pbx.send(caller, ack)
+    return ok
 
 
 def records(pbx: Pbx) -> dict[str, str]:
@@ -195,21 +213,7 @@ def test_hold_reinvite_is_relayed_with_rewritten_sdp(pbx: Pbx) -> None:
     alice, bob = pbx.phone("101", 5001), pbx.phone("102", 5002)
     pbx.register(bob)
     _, invites = place_call(pbx, alice, bob)
-    out = pbx.deliver(
-        answer(invites[0], 200, body=sdp(6000), contact="sip:102@192.0.2.10:5002"), bob.address
-    )
-    ok = response_to(out, alice, 200)
-    pbx.send(
-        alice,
-        alice.request(
-            "ACK",
-            "sip:102@127.0.0.1:5060",
-            call_id=ok.call_id,
-            cseq=ok.cseq.number,
-            to_tag=ok.to.tag,
-            to="sip:102@acme.test",
-        ),
-    )
+    ok = confirm(pbx, alice, bob, invites[0])
     hold = alice.request(
         "INVITE",
         "sip:102@127.0.0.1:5060",
@@ -253,21 +257,7 @@ def test_rtp_inactivity_ends_the_call(pbx: Pbx) -> None:
     alice, bob = pbx.phone("101", 5001), pbx.phone("102", 5002)
     pbx.register(bob)
     _, invites = place_call(pbx, alice, bob)
-    out = pbx.deliver(
-        answer(invites[0], 200, body=sdp(6000), contact="sip:102@192.0.2.10:5002"), bob.address
-    )
-    ok = response_to(out, alice, 200)
-    pbx.send(
-        alice,
-        alice.request(
-            "ACK",
-            "sip:102@127.0.0.1:5060",
-            call_id=ok.call_id,
-            cseq=ok.cseq.number,
-            to_tag=ok.to.tag,
-            to="sip:102@acme.test",
-        ),
-    )
+    confirm(pbx, alice, bob, invites[0])
     pbx.media.sessions[0].on_inactive()
     out = pbx.advance(0.01)
     assert len([m for m, _ in out if isinstance(m, Request) and m.method == "BYE"]) == 2
