@@ -14,6 +14,8 @@ call log from an injected sink.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,8 @@ class B2bua:
         self.busy: Counter[tuple[int, str]] = Counter()
         self.relay = InDialogRelay(signalling)
         self._inactive: list[Call] = []
+        self._ring_timeouts: list[tuple[float, int, Call]] = []  # heap: deadline, order, call
+        self._order = itertools.count()
 
     # ---- placing a call -------------------------------------------------------------------
 
@@ -87,6 +91,8 @@ class B2bua:
             raise BusyHere(f"{target.callee.number} is in a call")
         call = self._new_call(invite, key, source, target, now)
         self.calls_by_invite[key] = call
+        assert call.ring_deadline is not None
+        heapq.heappush(self._ring_timeouts, (call.ring_deadline, next(self._order), call))
         self._count(call, +1)
         offer = self._offer_for_b(call, invite.body)
         for contact, dest in target.contacts:
@@ -372,17 +378,19 @@ class B2bua:
                 self._end(call, Outcome.ANSWERED, "RTP inactivity", now)
 
     def get_timer(self) -> float | None:
-        deadlines = [
-            c.ring_deadline
-            for c in self.calls_by_invite.values()
-            if c.ring_deadline is not None and c.state in (CallState.TRYING, CallState.RINGING)
-        ]
-        return min(deadlines, default=None)
+        """The earliest ring timeout. The driver asks after every message, so this is a heap
+        look-up; entries of calls answered or ended meanwhile are dropped lazily."""
+        while self._ring_timeouts:
+            deadline, _, call = self._ring_timeouts[0]
+            if call.admits(CallInput.RING_TIMEOUT):
+                return deadline
+            heapq.heappop(self._ring_timeouts)
+        return None
 
     def handle_timer(self, now: float) -> None:
-        for call in list(self.calls_by_invite.values()):
-            deadline = call.ring_deadline
-            if deadline is not None and deadline <= now and call.admits(CallInput.RING_TIMEOUT):
+        while self._ring_timeouts and self._ring_timeouts[0][0] <= now:
+            _, _, call = heapq.heappop(self._ring_timeouts)
+            if call.admits(CallInput.RING_TIMEOUT):
                 call.advance(CallInput.RING_TIMEOUT)
                 # RFC 3261 §13.3.1.1: a UAS that gives up on an unanswered INVITE may say 480.
                 self.sig.respond(call, 480, "No Answer", now=now)
