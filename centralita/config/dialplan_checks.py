@@ -85,6 +85,7 @@ def check_dial_plan(plan: DialPlanLike, title: str) -> None:
     _check_members(plan, issues)
     _check_holidays(plan, issues)
     _check_loops(plan, issues)
+    _check_carriers(plan, issues)
     if issues.errors:
         raise ValidationError.from_exception_data(title, issues.errors)
 
@@ -292,3 +293,17 @@ def _cycle_from(
             if following in edges and following not in path:
                 stack.append([*path, following])
     return None
+
+
+def _check_carriers(plan: DialPlanLike, issues: _Issues) -> None:
+    """A national number format is national to the tenant's country."""
+    if plan.country is not None:
+        return
+    for i, carrier in enumerate(plan.carriers):
+        if carrier.number_format == "national":
+            issues.add(
+                ("carriers", i, "number_format"),
+                "country",
+                "a national number format needs the tenant's country",
+                value=carrier.number_format,
+            )

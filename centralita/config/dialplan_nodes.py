@@ -8,11 +8,13 @@ naming an IVR, a number used twice) are checked by :mod:`centralita.config.dialp
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -126,9 +128,53 @@ class CarrierRegistration(ConfigModel):
         return password.get_secret_value()
 
 
+def _host_port(value: Any) -> Any:
+    """``"host"``, ``"host:port"``, ``"[v6]:port"`` as a mapping; mappings pass as they are."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""  # a bare IPv6 address or a host name
+    if port and not port.isdigit():
+        raise PydanticCustomError("proxy", "must be host, host:port or [IPv6]:port")
+    return {"host": host, "port": int(port)} if port else {"host": host}
+
+
+def _ip_literal(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise PydanticCustomError("host", "must be a host name or an IP address") from None
+
+
+IpLiteral = Annotated[str, AfterValidator(_ip_literal)]
+
+
+class CarrierProxy(ConfigModel):
+    """Where calls to external numbers are sent through a carrier (its SIP proxy)."""
+
+    host: Hostname | IpLiteral
+    port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    transport: Literal["udp", "tcp"] = "udp"
+
+
 class CarrierConfig(ConfigModel):
     """A SIP trunk, recognised by the source address of its requests or by the registration
-    Centralita keeps with it."""
+    Centralita keeps with it.
+
+    Calls to external numbers leave through the first carrier of the tenant that can place
+    them (``outbound``, and an address to send them to: ``proxy``; else the registration's
+    server; else the ``source`` when it is exactly one address, on port 5060). The dialled
+    number is written in the Request-URI as ``number_format`` says (``e164``: +34910000000,
+    ``e164_without_plus``: 34910000000, ``national``: 910000000 in the tenant's country and
+    the international prefix before foreign numbers, 0044...), after ``prefix`` if any. The
+    caller sees ``caller_id`` when set, else the company's number.
+    """
 
     # "register" is also a class attribute of every model (ABCMeta.register): hence the alias.
     model_config = ConfigDict(
@@ -138,12 +184,25 @@ class CarrierConfig(ConfigModel):
     name: TenantName
     source: Sources | None = None
     registration: CarrierRegistration | None = Field(default=None, alias="register")
+    proxy: Annotated[CarrierProxy, BeforeValidator(_host_port)] | None = None
+    outbound: bool = True  # False: the carrier only delivers calls to the tenant
+    caller_id: E164 | None = None
+    number_format: Literal["e164", "national", "e164_without_plus"] = "e164"
+    prefix: Annotated[str, Field(pattern=r"^[0-9*#]{1,16}$")] | None = None
 
     @model_validator(mode="after")
     def _identified(self) -> CarrierConfig:
         if not self.source and self.registration is None:
             raise PydanticCustomError("carrier", "give source (addresses) or register")
         return self
+
+    @property
+    def single_source(self) -> str | None:
+        """The one address of ``source``, when it names exactly one host."""
+        sources = self.source or []
+        if len(sources) != 1 or "/" in sources[0]:
+            return None
+        return sources[0]
 
 
 class VirtualNumberConfig(ConfigModel):
@@ -252,40 +311,67 @@ class ConferenceConfig(ConfigModel):
 # Built into every tenant by centralita.routing.services: the echo and keypad tests and the
 # ad-hoc conference prefix. A configured code must not shadow them.
 _BUILT_IN_CODES = re.compile(r"^(\*41|\*43|\*8[0-9]*)$")
+_BUILT_IN_LITERALS = ("*41", "*43", "*8")  # what a code taking digits after it must not prefix
 
 
 class FeatureCodes(ConfigModel):
     """Codes a user dials from their phone. ``forward_on`` is followed by the destination
-    number (``*72102``, ``*72+34600111222``)."""
+    number (``*72102``, ``*72+34600111222``); ``record_greeting`` by an IVR's short number
+    (``*96500``: record that menu's greeting by phone). No other code may start with one of
+    these two, or the digits after them would be ambiguous."""
 
     dnd_on: FeatureCode = "*78"
     dnd_off: FeatureCode = "*79"
     forward_on: FeatureCode = "*72"
     forward_off: FeatureCode = "*73"
     voicemail: FeatureCode = "*97"
+    record_greeting: FeatureCode = "*96"
+
+    @property
+    def prefixes(self) -> dict[str, str]:
+        """The codes followed by an argument, by name."""
+        return {"forward_on": self.forward_on, "record_greeting": self.record_greeting}
 
     @model_validator(mode="after")
     def _distinct(self) -> FeatureCodes:
-        seen: dict[str, str] = {}
-        for name, code in self.model_dump().items():
-            if _BUILT_IN_CODES.match(code):
-                raise PydanticCustomError(
-                    "feature_code",
-                    "{name}: {code} is a built-in service code",
-                    {"name": name, "code": code},
-                )
-            if code in seen:
-                raise PydanticCustomError(
-                    "duplicate",
-                    "{name} and {other} are both {code}",
-                    {"name": name, "other": seen[code], "code": code},
-                )
-            seen[code] = name
-        for code, name in seen.items():
-            if code != self.forward_on and code.startswith(self.forward_on):
-                raise PydanticCustomError(
-                    "feature_code",
-                    "{name}: {code} starts with forward_on ({prefix}), which takes digits after it",
-                    {"name": name, "code": code, "prefix": self.forward_on},
-                )
+        codes: dict[str, str] = self.model_dump()
+        _check_distinct(codes)
+        _check_prefixes(codes, self.prefixes)
         return self
+
+
+def _check_distinct(codes: dict[str, str]) -> None:
+    seen: dict[str, str] = {}
+    for name, code in codes.items():
+        if _BUILT_IN_CODES.match(code):
+            raise PydanticCustomError(
+                "feature_code",
+                "{name}: {code} is a built-in service code",
+                {"name": name, "code": code},
+            )
+        if code in seen:
+            raise PydanticCustomError(
+                "duplicate",
+                "{name} and {other} are both {code}",
+                {"name": name, "other": seen[code], "code": code},
+            )
+        seen[code] = name
+
+
+def _check_prefixes(codes: dict[str, str], prefixes: dict[str, str]) -> None:
+    """A code followed by digits must not be the start of another code, built-in or not."""
+    for prefix_name, prefix in prefixes.items():
+        if any(code.startswith(prefix) for code in _BUILT_IN_LITERALS):
+            raise PydanticCustomError(
+                "feature_code",
+                "{name}: {code} followed by digits would take a built-in service code",
+                {"name": prefix_name, "code": prefix},
+            )
+        for name, code in codes.items():
+            if code != prefix and code.startswith(prefix):
+                raise PydanticCustomError(
+                    "feature_code",
+                    "{name}: {code} starts with {prefix_name} ({prefix}), which takes digits "
+                    "after it",
+                    {"name": name, "code": code, "prefix_name": prefix_name, "prefix": prefix},
+                )
