@@ -9,7 +9,8 @@ its routing settings, possibly none), so that a stored plan can check its own re
 Passwords and the other account fields stay in the extensions table.
 
 Default feature codes: DND on ``*78`` / off ``*79``, unconditional forward on ``*72``
-(followed by the destination) / off ``*73``, voicemail ``*97``.
+(followed by the destination) / off ``*73``, voicemail ``*97``, record an IVR greeting by
+phone ``*96`` (followed by the IVR's short number).
 
 The routing engine reads it through the store (``store.dialplans.get(tenant_id)``) and asks:
 :meth:`DialPlan.virtual_number` (a DID from a carrier), :meth:`DialPlan.internal` (a short

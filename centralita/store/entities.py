@@ -60,6 +60,8 @@ class ExtensionInfo:
     has_credentials: bool  # False until a password is set (or after the realm changed)
     srtp: SrtpPolicy = "off"
     record_calls: bool = False  # every bridged call of this extension is recorded
+    dnd: bool = False  # do-not-disturb: calls take the busy path and are logged as "dnd"
+    forward_to: str | None = None  # unconditional forward set by the user (extension or E.164)
 
 
 @dataclass(frozen=True, slots=True)

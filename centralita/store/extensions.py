@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from centralita.store.credentials import ha1_column, ha1_pair
@@ -31,6 +32,9 @@ UNSET = _Unset.UNSET
 _BY_NUMBER = select(Extension).where(
     Extension.tenant_id == bindparam("tenant_id"), Extension.number == bindparam("number")
 )
+# E.164 (ITU-T E.164 §6): "+", then at most 15 digits, the country code not starting with 0.
+# Whether the number is valid for its country is the caller's check (phonenumbers).
+_E164_SHAPE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _HA1 = {
     name: select(getattr(Extension, name)).where(
         Extension.tenant_id == bindparam("tenant_id"), Extension.number == bindparam("number")
@@ -49,6 +53,8 @@ def to_info(row: Extension) -> ExtensionInfo:
         has_credentials=row.ha1_md5 is not None and row.ha1_sha256 is not None,
         srtp=cast(SrtpPolicy, row.srtp),
         record_calls=row.record_calls,
+        dnd=row.dnd,
+        forward_to=row.forward_to,
     )
 
 
@@ -120,6 +126,29 @@ class ExtensionRepository:
             session.flush()
             return to_info(row)
 
+    def set_dnd(self, tenant_id: int, number: str, on: bool) -> ExtensionInfo:
+        """Turn do-not-disturb on or off (feature codes, the CLI)."""
+        with self._unit.write() as session:
+            row = _get(session, tenant_id, number)
+            row.dnd = on
+            session.flush()
+            return to_info(row)
+
+    def set_forward(self, tenant_id: int, number: str, target: str | None) -> ExtensionInfo:
+        """Forward every call of the extension to ``target``, or stop (None). ``target`` is
+        another extension of the tenant or an E.164 number, already normalised by the
+        caller: national numbers are dialled by users, the dial plan knows their country.
+
+        Raises ExtensionNotFound for an unknown extension (either one), ValueError for a
+        target that is neither or is the extension itself."""
+        with self._unit.write() as session:
+            row = _get(session, tenant_id, number)
+            if target is not None:
+                _check_forward_target(session, tenant_id, number, target)
+            row.forward_to = target
+            session.flush()
+            return to_info(row)
+
     def get(self, tenant_id: int, number: str) -> ExtensionInfo | None:
         with self._unit.read() as session:
             row = _find(session, tenant_id, number)
@@ -131,9 +160,15 @@ class ExtensionRepository:
             return [to_info(row) for row in session.scalars(query)]
 
     def remove(self, tenant_id: int, number: str) -> None:
-        """Remove the extension and its registrations."""
+        """Remove the extension and its registrations; forwards to it are cleared (they
+        would lead nowhere, or to whoever gets the number next)."""
         with self._unit.write() as session:
             session.delete(_get(session, tenant_id, number))
+            session.execute(
+                update(Extension)
+                .where(Extension.tenant_id == tenant_id, Extension.forward_to == number)
+                .values(forward_to=None)
+            )
 
     def get_ha1(self, tenant_id: int, number: str, algorithm: str) -> str | None:
         """HA1 of the extension for ``algorithm`` ("MD5", "SHA-256", or their "-sess" forms);
@@ -172,6 +207,17 @@ def _tenant(session: Session, tenant_id: int) -> Tenant:
     if tenant is None:
         raise TenantNotFound(tenant_id)
     return tenant
+
+
+def _check_forward_target(session: Session, tenant_id: int, number: str, target: str) -> None:
+    if target == number:
+        raise ValueError(f"extension {number!r} cannot forward to itself")
+    if target.startswith("+"):
+        if not _E164_SHAPE.match(target):
+            raise ValueError(f"forward target {target!r} is not an E.164 number")
+        return
+    if _find(session, tenant_id, target) is None:
+        raise ExtensionNotFound(_tenant(session, tenant_id).name, target)
 
 
 def _find(session: Session, tenant_id: int, number: str) -> Extension | None:

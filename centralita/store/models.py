@@ -114,6 +114,13 @@ class Extension(Base):
     record_calls: Mapped[bool] = mapped_column(
         Boolean(create_constraint=False), default=False, server_default=false()
     )
+    # Set by the user from the phone (feature codes) or the CLI, never by ``apply``: a YAML
+    # re-applied leaves them as they are.
+    dnd: Mapped[bool] = mapped_column(
+        Boolean(create_constraint=False), default=False, server_default=false()
+    )
+    # Unconditional forward: an extension number of the tenant or an E.164 number.
+    forward_to: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (UniqueConstraint("tenant_id", "number"),)
 
