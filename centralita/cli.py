@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TextIO
 
 from pydantic import ValidationError
@@ -34,7 +35,8 @@ from centralita.config.demo import ensure_demo, generate_password, passwords_fil
 from centralita.config.serve import LOG_LEVELS, parse_digest_algorithms
 from centralita.config.tenants import check_hostname, check_number, check_slug
 from centralita.media.errors import MediaError
-from centralita.store import DATABASE_URL_ENV, Store, StoreError, TenantInfo
+from centralita.routing.feature_codes import InvalidForwardTarget, forward_target
+from centralita.store import DATABASE_URL_ENV, ExtensionNotFound, Store, StoreError, TenantInfo
 
 PROG = "centralita"
 
@@ -150,7 +152,24 @@ def _add_serve(commands: Any) -> None:
         type=_algorithms_arg,
         help="digest challenges offered, in order: MD5, SHA-256 or both (default: MD5)",
     )
+    serve.add_argument(
+        "--pretend-time",
+        metavar="WHEN",
+        type=_when_arg,
+        help='schedules read the clock from this instant on, e.g. "2026-12-25 22:00" (UTC '
+        "unless an offset is given): to try business hours and holidays",
+    )
     serve.set_defaults(handler=_serve)
+
+
+def _when_arg(text: str) -> str:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--pretend-time: expected a date and time like 2026-12-25 22:00, got {text!r}"
+        ) from None
+    return text
 
 
 def _add_apply(commands: Any) -> None:
@@ -180,7 +199,9 @@ def _add_tenant(commands: Any) -> None:
 
 
 def _add_extension(commands: Any) -> None:
-    extension = commands.add_parser("extension", help="list, add or remove extensions")
+    extension = commands.add_parser(
+        "extension", help="list, add or remove extensions; set do-not-disturb or a forward"
+    )
     actions = extension.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list a tenant's extensions")
     listing.add_argument("tenant", metavar="TENANT")
@@ -199,8 +220,34 @@ def _add_extension(commands: Any) -> None:
     remove.add_argument("tenant", metavar="TENANT")
     remove.add_argument("number", metavar="NUMBER")
     remove.set_defaults(handler=_extension_remove)
-    for parser in (listing, add, remove):
+    for parser in (listing, add, remove, *_add_extension_settings(actions)):
         _add_database(parser)
+
+
+def _add_extension_settings(actions: Any) -> tuple[argparse.ArgumentParser, ...]:
+    """What a user can also set from the phone (feature codes); ``apply`` leaves these be."""
+    dnd = actions.add_parser("dnd", help="turn an extension's do-not-disturb on or off")
+    dnd.add_argument("tenant", metavar="TENANT")
+    dnd.add_argument("number", metavar="NUMBER")
+    dnd.add_argument("state", metavar="on|off", type=_on_off_arg)
+    dnd.set_defaults(handler=_extension_dnd)
+    forward = actions.add_parser("forward", help="forward every call of an extension, or stop")
+    forward.add_argument("tenant", metavar="TENANT")
+    forward.add_argument("number", metavar="NUMBER")
+    forward.add_argument(
+        "target",
+        metavar="TARGET|off",
+        help="another extension, a phone number (+E.164, or national in the tenant's "
+        "country), or off",
+    )
+    forward.set_defaults(handler=_extension_forward)
+    return dnd, forward
+
+
+def _on_off_arg(value: str) -> bool:
+    if value.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+    return value.lower() == "on"
 
 
 # -- commands --
@@ -217,6 +264,7 @@ def _serve(args: argparse.Namespace) -> int:
         ring_timeout=args.ring_timeout,
         digest_algorithms=args.digest_algorithms,
         data_dir=args.data_dir,
+        pretend_time=args.pretend_time,
     )
     options = build_serve_options(overrides, settings)
     # Imported here: the admin commands must not pay for (or depend on) the server stack.
@@ -301,6 +349,45 @@ def _extension_remove(args: argparse.Namespace) -> int:
         store.extensions.remove(_tenant(store, args.tenant).id, args.number)
     print(f"removed extension {args.number} from {args.tenant}")
     return 0
+
+
+def _extension_dnd(args: argparse.Namespace) -> int:
+    with Store.open(args.database) as store:
+        tenant = _tenant(store, args.tenant)
+        store.extensions.set_dnd(tenant.id, args.number, args.state)
+    state = "on" if args.state else "off"
+    print(f"do-not-disturb {state} for extension {args.number} of {tenant.name}")
+    return 0
+
+
+def _extension_forward(args: argparse.Namespace) -> int:
+    with Store.open(args.database) as store:
+        tenant = _tenant(store, args.tenant)
+        if store.extensions.get(tenant.id, args.number) is None:
+            raise ExtensionNotFound(tenant.name, args.number)
+        target = None
+        if args.target.lower() != "off":
+            target = _forward_target(store, tenant, args.number, args.target)
+        store.extensions.set_forward(tenant.id, args.number, target)
+    if target is None:
+        print(f"extension {args.number} of {tenant.name} is not forwarded")
+    else:
+        print(f"extension {args.number} of {tenant.name} is forwarded to {target}")
+    return 0
+
+
+def _forward_target(store: Store, tenant: TenantInfo, number: str, text: str) -> str:
+    """The target normalised as a forward set from the phone is (national numbers in the
+    tenant's country)."""
+    try:
+        return forward_target(
+            text,
+            extension=number,
+            plan=store.dialplans.get(tenant.id),
+            extension_exists=lambda n: store.extensions.get(tenant.id, n) is not None,
+        )
+    except InvalidForwardTarget as refused:
+        raise UsageError(f"TARGET: {refused}") from None
 
 
 def _demo(args: argparse.Namespace) -> int:

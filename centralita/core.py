@@ -24,14 +24,18 @@ from centralita.calls.appcall import AppCall, AppCalls, AppTarget
 from centralita.calls.b2bua import B2bua, CallTarget
 from centralita.calls.call import Party
 from centralita.calls.media import MediaFactory
+from centralita.calls.outbound import OutboundCalls
 from centralita.calls.signalling import ALLOW, Network, Signalling
+from centralita.carriers.trunks import Resolver, TrunkRegistrations, literal_resolver
 from centralita.directory import Credentials, Directory, ExtensionEntry, TenantEntry
 from centralita.logs import call_logger
 from centralita.presence.subscriptions import BadEvent, SubscriptionManager
 from centralita.records.outcome import CallSummary, Outcome
 from centralita.registrar.guard import AuthGuard
 from centralita.registrar.registrar import Registrar, RegistrarPolicy
+from centralita.routing.feature_codes import feature_for
 from centralita.routing.services import Service, service_for
+from centralita.runtime import FlowStart, feature_codes_of
 from centralita.sip import auth
 from centralita.sip.address import Address
 from centralita.sip.errors import (
@@ -65,6 +69,7 @@ from centralita.sip.transaction import (
     TransportFailed,
 )
 from centralita.sip.transaction_server import response_destination
+from centralita.trunks import InboundCarriers
 
 ACCEPT = "application/sdp"
 KNOWN_METHODS = frozenset(
@@ -101,6 +106,10 @@ class ApplicationRunner(Protocol):
 
     def start(self, call: AppCall, service: Service) -> None: ...
 
+    def start_flow(self, call: AppCall, tenant: TenantEntry, start: FlowStart) -> None:
+        """Route ``call`` through the tenant's dial plan."""
+        ...
+
 
 class NotImplementedMethod(SipError):
     status_code = 501
@@ -118,6 +127,7 @@ class CoreSettings:
     guard: AuthGuard = field(default_factory=AuthGuard)
     registrar: RegistrarPolicy = field(default_factory=RegistrarPolicy)
     recordings: Path | None = None  # where recorded calls go (None: no call is recorded)
+    resolve: Resolver = literal_resolver  # carriers' registrar host names to addresses
 
 
 class UserAgentCore:
@@ -141,6 +151,9 @@ class UserAgentCore:
             recordings=settings.recordings,
         )
         self.apps = AppCalls(self.sig, directory)
+        self.outbound = OutboundCalls(self.sig)
+        self.trunks = TrunkRegistrations(self.sig, resolve=settings.resolve)
+        self.carriers = InboundCarriers(directory, self.trunks.sources)
         self.presence = SubscriptionManager(self.sig, layer.send_response)
         self.runner = runner
         self.guard = settings.guard
@@ -161,11 +174,16 @@ class UserAgentCore:
             elif isinstance(event, CancelReceived):
                 # The layer answered the CANCEL itself (RFC 3261 §9.2); the INVITE gets 487.
                 self.b2bua.cancel(event.key, now) or self.apps.cancel(event.key, now)
-            elif isinstance(event, TransactionTimedOut | TransportFailed):
-                self._on_timeout(event.key, now)
+            elif isinstance(event, TransactionTimedOut):
+                if not self.outbound.on_timeout(event.key, now):
+                    self._on_timeout(event.key, now)
+            elif isinstance(event, TransportFailed):
+                if not self.outbound.on_transport_failed(event.key, now):
+                    self._on_timeout(event.key, now)
             elif isinstance(event, AckTimedOut):
                 self.b2bua.on_ack_timeout(event.call_id, now)
                 self.apps.on_ack_timeout(event.call_id, now)
+                self.outbound.on_ack_timeout(event.call_id, now)
 
     def receive(self, message: Message, source: Address, now: float) -> None:
         """A parsed message from the network. A request that fails the checks of RFC 3261
@@ -193,8 +211,11 @@ class UserAgentCore:
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request = event.request
         if event.key is None:  # an ACK for a 2xx: no transaction (RFC 3261 §17.2.3)
-            if not self.b2bua.on_in_dialog_request(request, None, event.source, now):
-                self.apps.on_in_dialog_request(request, None, event.source, now)
+            if not (
+                self.b2bua.on_in_dialog_request(request, None, event.source, now)
+                or self.apps.on_in_dialog_request(request, None, event.source, now)
+            ):
+                self.outbound.on_in_dialog_request(request, None, event.source, now)
             return
         try:
             self._dispatch(event, now)
@@ -212,6 +233,7 @@ class UserAgentCore:
             if not (
                 self.b2bua.on_in_dialog_request(request, key, source, now)
                 or self.apps.on_in_dialog_request(request, key, source, now)
+                or self.outbound.on_in_dialog_request(request, key, source, now)
                 or self.presence.on_in_dialog_request(request, key, source, now)
             ):
                 raise _no_dialog()
@@ -232,16 +254,21 @@ class UserAgentCore:
         key, response = event.key, event.response
         if key is None:
             if 200 <= response.status < 300 and response.cseq.method == "INVITE":
-                self.b2bua.on_stray_2xx(response, now)  # a late fork's answer
+                # a late fork's answer, or a retransmitted one (RFC 3261 §13.2.2.4)
+                self.b2bua.on_stray_2xx(response, now) or self.outbound.on_stray_2xx(response, now)
             return
         if self.presence.on_response(key, response, now):
+            return
+        if self.outbound.on_response(key, response, now):
+            return
+        if self.trunks.on_response(key, response, now):
             return
         if self.b2bua.on_fork_response(key, response, now):
             return
         self.b2bua.on_relayed_response(key, response, now)
 
     def _on_timeout(self, key: TransactionKey, now: float) -> None:
-        if self.presence.on_timeout(key, now):
+        if self.presence.on_timeout(key, now) or self.trunks.on_timeout(key, now):
             return
         if not self.b2bua.on_fork_timeout(key, now):
             self.b2bua.on_relayed_timeout(key, now)
@@ -281,6 +308,8 @@ class UserAgentCore:
 
     def _on_invite(self, event: RequestReceived, now: float) -> None:
         request = event.request
+        if self.runner is not None and self._from_carrier(event, now):
+            return
         tenant = self._tenant_for(request.from_.uri.host)
         caller = self._authenticate(request, event.source, tenant, now)
         callee_number = request.uri.user or ""
@@ -292,6 +321,11 @@ class UserAgentCore:
             self._start_service(event, tenant, caller, callee_number, service, now)
             return
         callee = self.directory.extension(tenant.id, callee_number)
+        if self.runner is not None:
+            start = self._routed(tenant, callee_number, callee)
+            if start is not None:
+                self._start_flow(event, tenant, _party(caller, tenant), start, now)
+                return
         if callee is None:
             self.b2bua.call_log.call_ended(
                 _wrong_number(request, tenant, caller, callee_number, now)
@@ -312,6 +346,68 @@ class UserAgentCore:
             call_waiting=callee.call_waiting,
         )
         self.b2bua.place_call(request, event.key, event.source, target, now)
+
+    def _from_carrier(self, event: RequestReceived, now: float) -> bool:
+        """An INVITE from a carrier to a virtual number (no digest: carriers are known by
+        address or by our registration with them). False when the source is no carrier and
+        the request is a phone's, to be authenticated as usual."""
+        request = event.request
+        if request.headers.get("Authorization") or request.headers.get("Proxy-Authorization"):
+            return False
+        routed = self.carriers.route(request, event.source)
+        if routed is None:
+            return False
+        tenant, number, caller_number, caller_name = routed
+        caller = Party(
+            number=caller_number,
+            name=caller_name,
+            uri=f"sip:{caller_number}@{tenant.domain}",
+            srtp="off",
+            record_calls=False,
+        )
+        start = FlowStart("number", number.number, number=number)
+        self._start_flow(event, tenant, caller, start, now, from_carrier=True)
+        return True
+
+    def _routed(
+        self, tenant: TenantEntry, dialled: str, callee: ExtensionEntry | None
+    ) -> FlowStart | None:
+        """The dial plan's part: None when the call goes straight to an extension's phones
+        (the B2BUA relays it), a FlowStart when the dial plan routes it."""
+        plan = self.directory.dial_plan(tenant.id)
+        feature = feature_for(dialled, feature_codes_of(plan))
+        if feature is not None:
+            return FlowStart("feature", dialled, feature=feature)
+        if callee is None:
+            return FlowStart("internal", dialled)  # IVR, group, room, outside number, or 404
+        routing = plan.extension(callee.number) if plan is not None else None
+        if callee.dnd or callee.forward_to or (routing is not None and routing.has_routing):
+            return FlowStart("internal", dialled)
+        return None
+
+    def _start_flow(
+        self,
+        event: RequestReceived,
+        tenant: TenantEntry,
+        caller: Party,
+        start: FlowStart,
+        now: float,
+        *,
+        from_carrier: bool = False,
+    ) -> None:
+        assert event.key is not None and self.runner is not None
+        target = AppTarget(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            domain=tenant.domain,
+            caller=caller,
+            service=start.dialled,
+            trace=[{"node": start.kind, "dialled": start.dialled}],
+            caller_is_extension=not from_carrier,
+            routed=True,
+        )
+        call = self.apps.start(event.request, event.key, event.source, target, now)
+        self.runner.start_flow(call, tenant, start)
 
     def _start_service(
         self,
@@ -346,12 +442,23 @@ class UserAgentCore:
     # ---- timers ---------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        timers = [t for t in (self.b2bua.get_timer(), self.presence.get_timer()) if t is not None]
+        timers = [
+            t
+            for t in (
+                self.b2bua.get_timer(),
+                self.presence.get_timer(),
+                self.outbound.get_timer(),
+                self.trunks.get_timer(),
+            )
+            if t is not None
+        ]
         return min(timers, default=None)
 
     def handle_timer(self, now: float) -> None:
         self.b2bua.handle_timer(now)
         self.presence.handle_timer(now)
+        self.outbound.handle_timer(now)
+        self.trunks.handle_timer(now)
 
     # ---- identity ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from centralita.config.dialplan import DialPlan
 from centralita.records.outcome import CallSummary, RecordDraft, drafts
 from centralita.records.writer import CallLogWriter
 from centralita.store import Store
@@ -37,9 +38,10 @@ TENANT_CACHE_ENTRIES = 1024
 
 
 class ExtensionEntry:
-    """An extension as the core needs it: number, display name, call waiting."""
+    """An extension as the core needs it: number, display name, call waiting, and what the
+    user set from the phone (do-not-disturb, an unconditional forward)."""
 
-    __slots__ = ("call_waiting", "name", "number", "record_calls", "srtp")
+    __slots__ = ("call_waiting", "dnd", "forward_to", "name", "number", "record_calls", "srtp")
 
     def __init__(self, info: ExtensionInfo) -> None:
         self.number = info.number
@@ -47,6 +49,8 @@ class ExtensionEntry:
         self.call_waiting = info.call_waiting
         self.srtp: SrtpPolicy = info.srtp
         self.record_calls = info.record_calls
+        self.dnd = info.dnd
+        self.forward_to = info.forward_to
 
 
 class Credentials(NamedTuple):
@@ -74,6 +78,7 @@ class Directory:
         self._clock = clock
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
         self._default: tuple[float, TenantInfo | None] | None = None
+        self._plans: dict[int, tuple[float, DialPlan | None]] = {}
 
     # ---- tenants and extensions -------------------------------------------------------------
 
@@ -96,6 +101,25 @@ class Directory:
         tenant = self.store.tenants.get_default()
         self._default = (now + self._tenant_ttl, tenant)
         return tenant
+
+    def dial_plan(self, tenant_id: int) -> DialPlan | None:
+        """The tenant's dial plan (None: plain extension dialling only), cached as tenants
+        are: a plan applied is in force within TENANT_CACHE_SECONDS."""
+        now = self._clock()
+        cached = self._plans.get(tenant_id)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        plan = self.store.dialplans.get(tenant_id)
+        self._plans[tenant_id] = (now + self._tenant_ttl, plan)
+        return plan
+
+    def tenant_for_number(self, number: str) -> TenantInfo | None:
+        """The tenant owning the virtual number ``number`` (E.164)."""
+        tenant_id = self.store.dialplans.tenant_for_number(number)
+        return None if tenant_id is None else self.store.tenants.get(tenant_id)
+
+    def tenants_with_plans(self) -> list[int]:
+        return self.store.dialplans.list_tenants()
 
     def extension(self, tenant_id: int, number: str) -> ExtensionEntry | None:
         info = self.store.extensions.get(tenant_id, number) if number else None

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from centralita.calls.appcall import AppCall, AppCalls
 from centralita.media.audio import FRAME_SAMPLES, Pcm, silence
-from centralita.media.conference import ConferenceRooms
+from centralita.media.conference import ConferenceRooms, RoomSettings
+from centralita.media.conference import RoomFull as MediaRoomFull
 from centralita.media.dtmf import INFO_CONTENT_TYPES, DtmfDeduplicator, parse_info_body
 from centralita.media.dtmf_inband import InbandDetector
 from centralita.media.events import DtmfReceived
@@ -32,12 +33,23 @@ from centralita.media.recorder import MessageRecorder
 from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.tones import tone_for
 from centralita.media.wavfile import WavFile
-from centralita.routing.context import CallerHungUp, Playable, Recording
+from centralita.records.outcome import ExtensionRow, Status
+from centralita.routing.context import (
+    CallerHungUp,
+    DialResult,
+    DialTarget,
+    Playable,
+    Recording,
+    RoomFull,
+)
 from centralita.routing.services import Service, conference_room, echo_test, keypad_test
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import Request
 from centralita.sip.offer_answer import LocalOrigin
 from centralita.sip.sdp import SdpError, SdpNotAcceptable
+
+if TYPE_CHECKING:
+    from centralita.live_dial import Dialler
 
 log = logging.getLogger("centralita.live")
 
@@ -82,7 +94,10 @@ class LiveCall:
         self.tenant = call.target.tenant_name
         self.service = call.target.service
         self.language = "en"
+        self.country = "US"  # whose ringback and busy tones the caller hears
         self.endpoint: MediaEndpoint | None = None
+        self.dialler: Dialler | None = None  # set by the runner for routed calls
+        self.on_key: Callable[[DtmfReceived], None] | None = None  # keys go here, not queued
         self._confirmed = asyncio.Event()
         self._ended = asyncio.Event()
         self._digits: asyncio.Queue[DtmfReceived] = asyncio.Queue()
@@ -144,6 +159,53 @@ class LiveCall:
         return media
 
     # ---- CallContext verbs --------------------------------------------------------------------
+
+    @property
+    def answered(self) -> bool:
+        return self.call.answered_at is not None
+
+    @property
+    def has_ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    async def ring(self) -> None:
+        if self._ended.is_set():
+            raise CallerHungUp()
+        self.drive(lambda now: self.apps.ring(self.call, now))
+
+    async def reject(self, status: int, reason: str | None = None) -> None:
+        """Refuse an unanswered call with ``status`` (404, 480, 486, ...); an answered one is
+        hung up instead."""
+        if self.answered:
+            await self.hangup()
+            return
+        self.drive(lambda now: self.apps.reject(self.call, status, now, reason))
+        self._ended.set()
+
+    async def dial(
+        self,
+        targets: Sequence[DialTarget],
+        timeout: float,
+        *,
+        caller_id: str | None = None,
+        music: bool = False,
+    ) -> DialResult:
+        if self.dialler is None:
+            raise RuntimeError("this call cannot dial")
+        return await self.dialler.dial(targets, timeout, caller_id=caller_id, music=music)
+
+    def status_for(self, extension: str, status: str, answered_by: str | None = None) -> None:
+        self.call.rows[extension] = ExtensionRow(extension, Status(status), answered_by)
+
+    def add_audio_listener(self, listener: Callable[[Pcm], None]) -> None:
+        self._audio_listeners.append(listener)
+
+    def remove_audio_listener(self, listener: Callable[[Pcm], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._audio_listeners.remove(listener)
 
     async def answer(self) -> None:
         if self.endpoint is not None:
@@ -250,13 +312,43 @@ class LiveCall:
             if endpoint.source is listener:  # cancelled: the call goes on without music
                 endpoint.source = None
 
-    async def join_conference(self, room: str, *, muted: bool = False) -> None:
+    async def join_conference(
+        self,
+        room: str,
+        *,
+        muted: bool = False,
+        moderator: bool = False,
+        max_members: int | None = None,
+        join_tones: bool = True,
+        muted_until_moderator: bool = False,
+        record: Path | None = None,
+    ) -> None:
         endpoint = self._endpoint()
-        member = self.media.rooms.room(self.tenant, room).join(self.call.call_id, muted=muted)
+        settings = RoomSettings(max_members, join_tones, muted_until_moderator)
+        try:
+            member = self.media.rooms.join(
+                self.tenant,
+                room,
+                self.call.call_id,
+                muted=muted,
+                moderator=moderator,
+                settings=settings,
+                record=record,
+            )
+        except MediaRoomFull as full:
+            raise RoomFull(str(full)) from full
+        while not self._digits.empty():
+            self._digits.get_nowait()  # keys typed before (a PIN's leftovers) are not the room's
         self._audio_listeners.append(member.hear)
         endpoint.source = member
         try:
-            await self._until_hung_up()
+            # Keys pressed in the room drive it (mute self, moderator mutes the others); like
+            # every verb this ends with CallerHungUp when the call ends.
+            while True:
+                event = await self._next_digit(3600.0)
+                action = member.key(event.digit) if event is not None else None
+                if event is not None and action is not None:
+                    self.note(node="conference", room=room, key=event.digit, action=action.value)
         finally:
             self._audio_listeners.remove(member.hear)
             if endpoint.source is member:
@@ -396,6 +488,9 @@ class LiveCall:
 
     def _dtmf(self, event: DtmfReceived) -> None:
         if self._dedup.accept(event, self.media.clock()):
+            if self.on_key is not None:  # bridged: the key is passed on, not collected
+                self.on_key(event)
+                return
             self.note(node="dtmf", digit=event.digit, method=event.method)
             self._digits.put_nowait(event)
 

@@ -13,18 +13,22 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
+from typing import Any
 
 from centralita import logs
 from centralita.calls.appcall import AppCall
 from centralita.calls.media import MediaSession, Side
+from centralita.carriers.trunks import literal_resolver
 from centralita.config.apply import apply as apply_tenants
 from centralita.config.serve import ServeOptions
 from centralita.core import CoreSettings, UserAgentCore
-from centralita.directory import Directory
+from centralita.directory import Directory, TenantEntry
 from centralita.live import LiveCall, MediaServices, run_service
+from centralita.live_dial import Dialler
 from centralita.media.conference import ConferenceRooms
 from centralita.media.moh import MusicLibrary
 from centralita.media.ports import RtpPortPool
@@ -34,9 +38,12 @@ from centralita.media.relay import MediaRelay
 from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
 from centralita.media.transform import MediaPlan
+from centralita.notify.mail import SmtpMailer
 from centralita.records.writer import CallLogWriter
 from centralita.registrar.registrar import RegistrarPolicy
 from centralita.routing.services import Service
+from centralita.runtime import FlowStart, Planner, Runtime, TenantEnv, pretend_time, run_flow
+from centralita.runtime_voicemail import VoicemailService
 from centralita.sip.address import Address
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import parse_message
@@ -135,9 +142,10 @@ class SipServer:
                 auth_secret=_auth_secret(),
                 digest_algorithms=options.digest_algorithms,
                 recordings=Path(options.data_dir).absolute() / "recordings",
+                resolve=_resolve,
             ),
         )
-        self.applications = Applications(self, Path(options.data_dir))
+        self.applications = Applications(self, options)
         self.core.runner = self.applications
         self._timer: asyncio.Handle | None = None
         self._timer_at = 0.0
@@ -156,6 +164,7 @@ class SipServer:
         await self.transports.start(self.specs, self._on_message, self._on_transport_error)
         self.relay.start()
         self._schedule_purge()
+        self._sync_trunks()
         listening = " ".join(str(a) for a in self.transports.listen_addresses)
         log.info(
             "centralita ready",
@@ -174,6 +183,7 @@ class SipServer:
         if self._purge is not None:
             self._purge.cancel()
         await self.applications.close()
+        await self._unregister_trunks()
         self.relay.close()
         await self.transports.close()
         if self.call_log is not None:
@@ -276,14 +286,36 @@ class SipServer:
             self.directory.purge_expired(time.time())
         except Exception:
             log.exception("purging expired registrations failed")
+        self._sync_trunks()
         self._schedule_purge()
+
+    def _sync_trunks(self) -> None:
+        """Register to the carriers the dial plans name (RFC 3261 §10.2), and stop for those
+        removed: done at start and then every purge interval, so an applied plan is followed."""
+        try:
+            plans = {t: self.directory.dial_plan(t) for t in self.directory.tenants_with_plans()}
+            carriers = {t: plan.carriers for t, plan in plans.items() if plan is not None}
+        except Exception:
+            log.exception("reading the carriers failed")
+            return
+        trunks = self.core.trunks
+        self._run(lambda: trunks.sync(carriers, time.time()))
+
+    async def _unregister_trunks(self, patience: float = 2.0) -> None:
+        """Un-REGISTER from the carriers (Expires: 0) and give them a moment to answer."""
+        trunks = self.core.trunks
+        self._run(lambda: trunks.stop_all(time.time()))
+        deadline = time.monotonic() + patience
+        while not trunks.idle and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # polled: the answers arrive through the transports
 
 
 class Applications:
     """Runs the asyncio side of calls the PBX answers itself (the core's ApplicationRunner)."""
 
-    def __init__(self, server: SipServer, data_dir: Path) -> None:
+    def __init__(self, server: SipServer, options: ServeOptions) -> None:
         self.server = server
+        data_dir = Path(options.data_dir)
         self.services = MediaServices(
             endpoints=lambda: MediaEndpoint(server.relay.ports.allocate()),
             prompts=PromptLibrary(data_dir / "prompts", tenant_dir=data_dir / "tenants"),
@@ -295,16 +327,74 @@ class Applications:
         )
         self.tasks: set[asyncio.Task[None]] = set()
 
+        core = server.core
+        self.runtime = Runtime(
+            directory=server.directory,
+            is_busy=core.b2bua.is_busy,
+            occupy=self._occupy,
+            media_ip=core.b2bua.media_ip,
+            data_dir=data_dir,
+            voicemail=VoicemailService(
+                server.store,
+                data_dir,
+                None if options.smtp is None else SmtpMailer(options.smtp),
+                self._mailbox_changed,
+            ),
+            pretend=pretend_time(options.pretend_time),
+        )
+        if self.runtime.voicemail is not None:  # message-waiting counts come from the boxes
+            core.presence.counts = self.runtime.voicemail
+
     def start(self, call: AppCall, service: Service) -> None:
         live = LiveCall(call, self.server.core.apps, self.server.drive, self.services)
-        task = asyncio.get_running_loop().create_task(run_service(live, service))
+        self._run(run_service(live, service))
+
+    def start_flow(self, call: AppCall, tenant: TenantEntry, start: FlowStart) -> None:
+        """A call for the dial plan: its plan, its RoutingEnv, and a dial verb."""
+        env = TenantEnv(self.runtime, tenant, self.server.directory.dial_plan(tenant.id))
+        live = LiveCall(call, self.server.core.apps, self.server.drive, self.services)
+        live.country = env.plan.country or "US"
+        live.dialler = Dialler(live, self.server.core.outbound, Planner(self.runtime, env))
+        self._run(run_flow(live, env, start))
+
+    def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _occupy(self, tenant_id: int, extension: str, delta: int) -> None:
+        busy = self.server.core.b2bua.busy
+        busy[(tenant_id, extension)] += delta
+        if busy[(tenant_id, extension)] <= 0:
+            del busy[(tenant_id, extension)]
+
+    def _mailbox_changed(self, tenant_id: int, box: str) -> None:
+        """Message-waiting indication (RFC 3842) to the box's subscribed phones."""
+        presence = self.server.core.presence
+
+        def notify(now: float) -> None:
+            presence.notify_changed(tenant_id, box, now=now)
+
+        self.server.drive(notify)
 
     async def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _resolve(host: str, port: int, transport: str) -> Address | None:
+    """A carrier registrar's address (A/AAAA, RFC 3263 §4.2 without SRV); None when the name
+    does not resolve, which counts as a failed attempt and is retried later."""
+    literal = literal_resolver(host, port, transport)
+    if literal is not None:
+        return literal
+    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind)
+    except OSError:
+        return None
+    return Address(transport, str(infos[0][4][0]), port) if infos else None
 
 
 def _call_id_of(data: bytes) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from centralita.calls.call import Party
 from centralita.calls.signalling import ALLOW, Signalling
 from centralita.logs import CallLogger, call_logger
-from centralita.records.outcome import CallSummary, Outcome
+from centralita.records.outcome import CallSummary, ExtensionRow, Outcome
 from centralita.sip.address import Address
 from centralita.sip.dialog import Dialog
 from centralita.sip.message import Request, Uri, make_response, new_tag
@@ -102,6 +102,8 @@ class AppTarget:
     caller: Party
     service: str  # what was dialled, e.g. "*43" or "800"
     trace: list[dict[str, Any]] = field(default_factory=list)
+    caller_is_extension: bool = True  # False: from outside, through a carrier
+    routed: bool = False  # the dial plan routes it: its rows come from status_for
 
 
 @dataclass(slots=True)
@@ -118,6 +120,9 @@ class AppCall:
     dialog: Dialog | None = None
     answered_at: float | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)  # what the application did
+    rows: dict[str, ExtensionRow] = field(default_factory=dict)  # routed extensions' statuses
+    final_status: int | None = None  # the final response refusing it, if it was refused
+    answered_by: str | None = None  # who the caller talked to (a dialled target), if not us
 
     @property
     def call_id(self) -> str:
@@ -185,6 +190,7 @@ class AppCalls:
 
     def reject(self, call: AppCall, status: int, now: float, reason: str | None = None) -> None:
         if call.advance(AppInput.REJECT):
+            call.final_status = status
             response = make_response(call.invite, status, reason, to_tag=call.tag)
             self.sig.layer.send_response(response, now)
             self._end(call, f"rejected with {status}", now)
@@ -290,6 +296,9 @@ class AppCalls:
 def _summary(call: AppCall, cause: str, now: float) -> CallSummary:
     answered = call.answered_at is not None
     outcome = Outcome.ANSWERED if answered else Outcome.CANCELLED
+    if call.final_status in (404, 484):
+        outcome = Outcome.WRONG_NUMBER
+    rows = tuple(call.rows.values()) if call.target.routed else None
     return CallSummary(
         tenant_id=call.target.tenant_id,
         call_id=call.call_id,
@@ -303,6 +312,8 @@ def _summary(call: AppCall, cause: str, now: float) -> CallSummary:
         ended_at=now,
         outcome=outcome,
         hangup_cause=cause,
-        answered_by="pbx" if answered else None,
+        answered_by=(call.answered_by or "pbx") if answered else None,
         routing_trace=[*call.target.trace, *call.trace],
+        caller_is_extension=call.target.caller_is_extension,
+        extension_rows=rows,
     )

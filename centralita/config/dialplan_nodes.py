@@ -106,6 +106,9 @@ class Forwarding(ConfigModel):
     busy: Destination | None = None
     no_answer: ForwardOnNoAnswer | None = None
     unreachable: ForwardTo | None = None
+    # Whoever answers an outside phone of this user (simultaneous ring) must press 1 before
+    # the call is put through, so that a mobile's own voicemail cannot take the call.
+    confirm_external: bool = False
 
 
 # ---------------------------------------------------------------- carriers and numbers
@@ -303,6 +306,11 @@ class ConferenceConfig(ConfigModel):
     def _pins_differ(self) -> ConferenceConfig:
         if self.pin is not None and self.pin == self.moderator_pin:
             raise PydanticCustomError("pin", "pin and moderator_pin must differ")
+        if self.muted_until_moderator and self.moderator_pin is None:
+            raise PydanticCustomError(
+                "moderator_pin",
+                "muted_until_moderator needs a moderator_pin (nobody could unmute the room)",
+            )
         return self
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, model_validator
 
+from centralita.config.mail import SmtpSettings
 from centralita.config.tenants import ConfigModel, TenantConfig, TenantsConfig, check_tenants
 from centralita.store.engine import resolve_database_url
 
@@ -88,6 +89,7 @@ class ServerSettings(ConfigModel):
     ring_timeout: float | None = Field(default=None, gt=0, le=3600)
     digest_algorithms: list[DigestAlgorithm] | None = Field(default=None, min_length=1)
     data_dir: str | None = None
+    smtp: SmtpSettings | None = None  # the provider's mail server (voicemail to e-mail)
     tenants: list[TenantConfig] | None = None  # applied when the server starts
 
     @model_validator(mode="after")
@@ -111,6 +113,10 @@ class ServeOptions:
     data_dir: str = "var"  # prompts cache, tenants' uploads, recordings
     # Challenge order (RFC 8760 §2.4); MD5 alone by default: see DEFAULT_DIGEST_ALGORITHMS.
     digest_algorithms: tuple[str, ...] = DEFAULT_DIGEST_ALGORITHMS
+    smtp: SmtpSettings | None = None  # voicemail to e-mail; None: no e-mail is sent
+    # Schedules read the wall clock from this instant on (ISO 8601; tests and "what if"
+    # checks); None: the real time.
+    pretend_time: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,7 @@ class ServeOverrides:
     ring_timeout: float | None = None
     digest_algorithms: tuple[str, ...] | None = None
     data_dir: str | None = None
+    pretend_time: str | None = None
 
 
 def build_serve_options(
@@ -144,6 +151,8 @@ def build_serve_options(
         tenants_config=tenants,
         digest_algorithms=_algorithms(overrides.digest_algorithms, file.digest_algorithms),
         data_dir=overrides.data_dir or file.data_dir or "var",
+        smtp=file.smtp,
+        pretend_time=overrides.pretend_time,
     )
 
 

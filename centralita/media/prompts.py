@@ -95,6 +95,89 @@ PROMPTS: dict[str, dict[str, str]] = {
         "es": "La persona a la que llama no está disponible.",
         "ru": "Абонент, которому вы звоните, недоступен.",
     },
+    # Calls nobody takes, to an answered caller (centralita.routing.extension.refuse).
+    "user_busy": {
+        "en": "The person you are calling is busy. Please try again later.",
+        "es": "La persona a la que llama está ocupada. Por favor, inténtelo más tarde.",
+        "ru": "Абонент, которому вы звоните, занят. Пожалуйста, перезвоните позже.",
+    },
+    "no_such_number": {
+        "en": "The number you have dialled does not exist.",
+        "es": "El número que ha marcado no existe.",
+        "ru": "Набранный вами номер не существует.",
+    },
+    "cannot_connect": {
+        "en": "Your call cannot be connected at the moment. Please try again later.",
+        "es": "En este momento no es posible conectar su llamada. Inténtelo más tarde.",
+        "ru": "Сейчас невозможно соединить вас. Пожалуйста, перезвоните позже.",
+    },
+    # Said to whoever answers a forwarded call on a phone outside (centralita.live_dial).
+    "press_1_to_accept": {
+        "en": "You have a call from the company switchboard. Press 1 to accept it.",
+        "es": "Tiene una llamada de la centralita de la empresa. Pulse 1 para aceptarla.",
+        "ru": "Вам звонят из офиса. Нажмите 1, чтобы принять вызов.",
+    },
+    # Voicemail: leaving a message and listening by phone (centralita.routing.voicemail).
+    "vm_person_at_extension": {
+        "en": "The person at extension",
+        "es": "La persona de la extensión",
+        "ru": "Абонент по добавочному номеру",
+    },
+    "vm_is_unavailable": {
+        "en": "is not available.",
+        "es": "no está disponible.",
+        "ru": "сейчас недоступен.",
+    },
+    "vm_enter_box": {
+        "en": "Please enter your mailbox number, followed by the pound key.",
+        "es": "Marque el número de su buzón, seguido de la tecla almohadilla.",
+        "ru": "Наберите номер почтового ящика и нажмите решётку.",
+    },
+    "vm_wrong_pin": {
+        "en": "That PIN is not correct.",
+        "es": "El PIN no es correcto.",
+        "ru": "Неверный пин-код.",
+    },
+    "vm_no_mailbox": {
+        "en": "There is no voicemail box for this extension.",
+        "es": "Esta extensión no tiene buzón de voz.",
+        "ru": "Для этого номера нет голосового ящика.",
+    },
+    "vm_no_new_messages": {
+        "en": "You have no new messages.",
+        "es": "No tiene mensajes nuevos.",
+        "ru": "Новых сообщений нет.",
+    },
+    "vm_new_messages": {
+        "en": "New messages:",
+        "es": "Mensajes nuevos:",
+        "ru": "Новых сообщений:",
+    },
+    "vm_message_number": {"en": "Message", "es": "Mensaje", "ru": "Сообщение"},
+    "vm_message_menu": {
+        "en": "To listen again, press 1. For the next message, press 2. To delete it, press 7. "
+        "To keep it, press 9. To record your greeting, press 0. To finish, press the pound key.",
+        "es": "Para escucharlo de nuevo, pulse 1. Para el siguiente mensaje, pulse 2. Para "
+        "borrarlo, pulse 7. Para guardarlo, pulse 9. Para grabar su saludo, pulse 0. Para "
+        "terminar, pulse la tecla almohadilla.",
+        "ru": "Чтобы прослушать снова, нажмите 1. Следующее сообщение — 2. Удалить — 7. "
+        "Сохранить — 9. Записать приветствие — 0. Чтобы закончить, нажмите решётку.",
+    },
+    "vm_message_deleted": {
+        "en": "Message deleted.",
+        "es": "Mensaje borrado.",
+        "ru": "Сообщение удалено.",
+    },
+    "vm_no_more_messages": {
+        "en": "There are no more messages.",
+        "es": "No hay más mensajes.",
+        "ru": "Больше сообщений нет.",
+    },
+    "vm_main_menu": {
+        "en": "To record your greeting, press 0. To finish, press the pound key.",
+        "es": "Para grabar su saludo, pulse 0. Para terminar, pulse la tecla almohadilla.",
+        "ru": "Чтобы записать приветствие, нажмите 0. Чтобы закончить, нажмите решётку.",
+    },
     "enter_pin": {
         "en": "Please enter your PIN, followed by the pound key.",
         "es": "Introduzca su número PIN, seguido de la tecla almohadilla.",
@@ -110,9 +193,77 @@ PROMPTS: dict[str, dict[str, str]] = {
         "es": "Prueba de teclado. Pulse algunas teclas y después la tecla almohadilla.",
         "ru": "Проверка клавиатуры. Нажмите несколько клавиш, затем решётку.",
     },
+    # Recording an IVR greeting by phone (centralita.routing.greeting).
+    "record_greeting": {
+        "en": "Record your greeting after the tone. Press the pound key when you are done.",
+        "es": "Grabe su saludo después de la señal. Al terminar, pulse la tecla almohadilla.",
+        "ru": "Запишите приветствие после сигнала. Закончив, нажмите решётку.",
+    },
+    "greeting_review": {
+        "en": "To listen to your recording, press 1. To record it again, press 2. "
+        "To save it, press 3.",
+        "es": "Para escuchar su grabación, pulse 1. Para grabarla de nuevo, pulse 2. "
+        "Para guardarla, pulse 3.",
+        "ru": "Чтобы прослушать запись, нажмите 1. Чтобы записать заново, нажмите 2. "
+        "Чтобы сохранить, нажмите 3.",
+    },
+    "greeting_saved": {
+        "en": "Your greeting has been saved.",
+        "es": "Su saludo ha sido guardado.",
+        "ru": "Приветствие сохранено.",
+    },
+    "nothing_recorded": {
+        "en": "Nothing was recorded.",
+        "es": "No se ha grabado nada.",
+        "ru": "Ничего не записано.",
+    },
+    # Feature codes (centralita.routing.feature_codes): what the user hears after dialling one.
+    "dnd_on": {
+        "en": "Do not disturb is on. Your calls will not ring.",
+        "es": "No molestar activado. Sus llamadas no sonarán.",
+        "ru": "Режим «не беспокоить» включён. Ваши вызовы не будут звонить.",
+    },
+    "dnd_off": {
+        "en": "Do not disturb is off.",
+        "es": "No molestar desactivado.",
+        "ru": "Режим «не беспокоить» выключен.",
+    },
+    "forward_on": {
+        "en": "Your calls are now forwarded to",
+        "es": "Sus llamadas se desvían ahora al",
+        "ru": "Ваши вызовы теперь переадресуются на номер",
+    },
+    "forward_off": {
+        "en": "Call forwarding is off.",
+        "es": "El desvío de llamadas está desactivado.",
+        "ru": "Переадресация вызовов выключена.",
+    },
+    "enter_number": {
+        "en": "Please enter the number, followed by the pound key.",
+        "es": "Marque el número, seguido de la tecla almohadilla.",
+        "ru": "Наберите номер и нажмите решётку.",
+    },
+    "digit_plus": {"en": "plus", "es": "más", "ru": "плюс"},
     "you_pressed": {"en": "You pressed", "es": "Ha pulsado", "ru": "Вы нажали"},
     "thank_you": {"en": "Thank you.", "es": "Gracias.", "ru": "Спасибо."},
     "goodbye": {"en": "Goodbye.", "es": "Adiós.", "ru": "До свидания."},
+    "conference_moderator_pin": {
+        "en": "If you are the moderator, enter your PIN followed by the pound key. "
+        "Otherwise, press the pound key.",
+        "es": "Si es el moderador, introduzca su PIN seguido de la tecla almohadilla. "
+        "Si no, pulse la tecla almohadilla.",
+        "ru": "Если вы ведущий, введите пин-код и нажмите решётку. Иначе нажмите решётку.",
+    },
+    "conference_wrong_pin": {
+        "en": "That PIN is not correct.",
+        "es": "El PIN no es correcto.",
+        "ru": "Неверный пин-код.",
+    },
+    "conference_full": {
+        "en": "The conference is full. Please try again later.",
+        "es": "La conferencia está completa. Por favor, inténtelo más tarde.",
+        "ru": "Конференция заполнена. Пожалуйста, перезвоните позже.",
+    },
 }
 PROMPTS.update({f"digit_{d}": {lang: str(d) for lang in LANGUAGES} for d in range(10)})
 PROMPTS["digit_star"] = {"en": "star", "es": "asterisco", "ru": "звёздочка"}

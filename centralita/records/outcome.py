@@ -57,6 +57,21 @@ class CallSummary:
     answered_by: str | None = None
     routing_trace: list[dict[str, Any]] = field(default_factory=list)
     recording: str | None = None  # the whole-call recording's path, when the call was recorded
+    # A call from outside (a carrier) has no caller row: nobody of the tenant placed it.
+    caller_is_extension: bool = True
+    # Calls routed by the dial plan say each involved extension's status themselves
+    # (the routing features know a forwarded call from a missed one); when given, these
+    # rows replace the single callee row.
+    extension_rows: tuple[ExtensionRow, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionRow:
+    """One extension's incoming row of a routed call."""
+
+    extension: str
+    status: Status
+    answered_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +116,8 @@ def inbound_status(outcome: Outcome) -> Status:
 
 
 def drafts(summary: CallSummary) -> list[RecordDraft]:
-    """The caller's outgoing row and, when the callee is an extension, its incoming row."""
+    """The caller's outgoing row (when the caller is an extension) and the incoming rows:
+    the callee's when it is an extension, or each routed extension's."""
     answered = summary.answered_at
     wait = (answered if answered is not None else summary.ended_at) - summary.started_at
     talk = summary.ended_at - answered if answered is not None else 0.0
@@ -121,14 +137,28 @@ def drafts(summary: CallSummary) -> list[RecordDraft]:
         "routing_trace": summary.routing_trace,
         "recording": summary.recording,
     }
-    rows = [
-        RecordDraft(
-            owner=summary.caller,
-            direction="outbound",
-            status=outbound_status(summary.outcome),
-            **common,  # type: ignore[arg-type]
+    rows = []
+    if summary.caller_is_extension:
+        rows.append(
+            RecordDraft(
+                owner=summary.caller,
+                direction="outbound",
+                status=outbound_status(summary.outcome),
+                **common,  # type: ignore[arg-type]
+            )
         )
-    ]
+    if summary.extension_rows is not None:
+        for row in summary.extension_rows:
+            fields = {**common, "answered_by": row.answered_by}
+            rows.append(
+                RecordDraft(
+                    owner=row.extension,
+                    direction="inbound",
+                    status=row.status,
+                    **fields,  # type: ignore[arg-type]
+                )
+            )
+        return rows
     if summary.callee_is_extension and summary.outcome is not Outcome.WRONG_NUMBER:
         rows.append(
             RecordDraft(

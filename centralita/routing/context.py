@@ -86,6 +86,11 @@ class CallContext(Protocol):
         :meth:`dial` leaves an unanswered caller unanswered until a target answers)."""
         ...
 
+    async def reject(self, status: int, reason: str | None = None) -> None:
+        """Refuse an unanswered caller with a final SIP response (404, 480, 486, 503, ...);
+        an answered one is hung up instead."""
+        ...
+
     async def ring(self) -> None:
         """Tell an unanswered caller that it is ringing (180); no-op once answered."""
         ...
