@@ -381,9 +381,10 @@ class UserAgentCore:
         if callee is None:
             return FlowStart("internal", dialled)  # IVR, group, room, outside number, or 404
         routing = plan.extension(callee.number) if plan is not None else None
-        if callee.dnd or callee.forward_to or (routing is not None and routing.has_routing):
+        rules = routing is not None and bool(routing.forwarding or routing.simultaneous_ring)
+        if callee.dnd or callee.forward_to or rules:
             return FlowStart("internal", dialled)
-        return None
+        return None  # no rules of its own: bridged by the B2BUA, packets relayed untouched
 
     def _start_flow(
         self,
