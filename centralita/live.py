@@ -119,19 +119,10 @@ class LiveCall:
             self.endpoint.close()
 
     def info_received(self, request: Request) -> int:
-        try:
-            content_type = request.content_type or ""
-        except SipParseError:
-            return 400  # a malformed Content-Type (RFC 3261 §21.4.1)
-        if not request.body:
-            return 200  # an empty INFO is a keep-alive of sorts (RFC 6086 §4.2.1)
-        if content_type not in INFO_CONTENT_TYPES:
-            return 415
-        event = parse_info_body(content_type, request.body)
-        if event is None:
-            return 400
-        self._dtmf(event)
-        return 200
+        status, event = info_key(request)
+        if event is not None:
+            self._dtmf(event)
+        return status
 
     def offer_received(self, body: bytes) -> bytes:
         endpoint = self._endpoint()
@@ -493,6 +484,21 @@ class LiveCall:
                 return
             self.note(node="dtmf", digit=event.digit, method=event.method)
             self._digits.put_nowait(event)
+
+
+def info_key(request: Request) -> tuple[int, DtmfReceived | None]:
+    """The key press a mid-call INFO carries (RFC 6086, application/dtmf-relay or
+    application/dtmf), with the status to answer it with."""
+    try:
+        content_type = request.content_type or ""
+    except SipParseError:
+        return 400, None  # a malformed Content-Type (RFC 3261 §21.4.1)
+    if not request.body:
+        return 200, None  # an empty INFO is a keep-alive of sorts (RFC 6086 §4.2.1)
+    if content_type not in INFO_CONTENT_TYPES:
+        return 415, None
+    event = parse_info_body(content_type, request.body)
+    return (400, None) if event is None else (200, event)
 
 
 class _Watched:

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from centralita.calls.appcall import AppCall
 from centralita.calls.outbound import OutboundCall, OutboundCalls, OutboundTarget
 from centralita.media.audio import FRAME_SAMPLES, Pcm, silence
-from centralita.media.dtmf import INFO_CONTENT_TYPES, parse_info_body
 from centralita.media.events import DtmfReceived
 from centralita.media.negotiation import NegotiatedMedia, answer_offer
 from centralita.media.offer import LocalOffer, accept_answer, make_offer
@@ -42,7 +41,6 @@ from centralita.media.rtp_endpoint import DtmfUnavailable, MediaEndpoint
 from centralita.media.tones import tone_for
 from centralita.routing.context import CallerHungUp, DialResult, DialStatus, DialTarget
 from centralita.sip.address import Address
-from centralita.sip.errors import SipParseError
 from centralita.sip.message import Request
 from centralita.sip.offer_answer import LocalOrigin
 from centralita.sip.sdp import SdpError, SdpNotAcceptable
@@ -187,19 +185,12 @@ class Leg:
         self.ended.set()
 
     def info_received(self, request: Request) -> int:
-        try:
-            content_type = request.content_type or ""
-        except SipParseError:
-            return 400
-        if not request.body:
-            return 200
-        if content_type not in INFO_CONTENT_TYPES:
-            return 415
-        event = parse_info_body(content_type, request.body)
-        if event is None:
-            return 400
-        self._key(event)
-        return 200
+        from centralita.live import info_key
+
+        status, event = info_key(request)
+        if event is not None:
+            self._key(event)
+        return status
 
     def offer_received(self, body: bytes) -> bytes:
         """A re-INVITE from the called phone (hold, resume): answered with the running codec
