@@ -284,6 +284,8 @@ async def run_flow(live: LiveCall, env: TenantEnv, start: FlowStart) -> None:
             release()
         if not live.has_ended:
             await live.hangup()
+        apps = live.apps
+        live.drive(lambda now: apps.flow_finished(live.call))
 
 
 def pretend_time(text: str | None) -> datetime | None:

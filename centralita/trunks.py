@@ -7,7 +7,8 @@ keeps with it (:mod:`centralita.carriers`). An INVITE that no carrier sent is a 
 challenged as usual, except one that names a virtual number and does not come from a tenant's
 own domain: that is somebody posing as a carrier, and gets 403 Forbidden (the issue's
 "unknown sources get 403"). A carrier's INVITE for a number no tenant of that carrier owns
-gets 404.
+gets 404 — unless it comes from a tenant's domain: a phone that shares the carrier's address
+(both behind one NAT) dialling a short number is authenticated as any phone is.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ class InboundCarriers:
         if not self.router.is_carrier(source.host, request.uri):
             self._refuse_impostor(request)
             return None
-        routed = self.router.route(source.host, request.uri, request.to.uri)
+        try:
+            routed = self.router.route(source.host, request.uri, request.to.uri)
+        except NotFound:
+            if self._from_a_tenant(request):
+                return None  # a phone behind the carrier's address (one NAT): authenticate it
+            raise
         tenant = self.directory.store.tenants.get(routed.tenant_id)
         if tenant is None:
             raise NotFound("no such number here")
@@ -78,12 +84,15 @@ class InboundCarriers:
         owner = self.directory.tenant_for_number(number)
         if owner is None:
             return
+        if not self._from_a_tenant(request):
+            raise Forbidden("not a carrier of this PBX")
+
+    def _from_a_tenant(self, request: Request) -> bool:
         try:
             from_host = request.from_.uri.host
         except SipParseError:
-            from_host = ""
-        if self.directory.tenant_by_domain(from_host) is None:
-            raise Forbidden("not a carrier of this PBX")
+            return False
+        return self.directory.tenant_by_domain(from_host) is not None
 
 
 def _caller(request: Request, plan: DialPlan | None) -> tuple[str, str]:

@@ -123,6 +123,8 @@ class AppCall:
     rows: dict[str, ExtensionRow] = field(default_factory=dict)  # routed extensions' statuses
     final_status: int | None = None  # the final response refusing it, if it was refused
     answered_by: str | None = None  # who the caller talked to (a dialled target), if not us
+    ended: tuple[str, float] | None = None  # why and when the caller's side ended
+    logged: bool = False  # a routed call's rows are written once its flow is done
 
     @property
     def call_id(self) -> str:
@@ -207,6 +209,14 @@ class AppCalls:
             self.sig.send_request(request, call.peer, now)
             self._end(call, "hung up by the PBX", now)
 
+    def flow_finished(self, call: AppCall) -> None:
+        """The dial plan is done with a routed call: its rows are written now, with every
+        status and trace step the features gave, also those after the caller hung up."""
+        if call.ended is not None and not call.logged:
+            call.logged = True
+            cause, ended_at = call.ended
+            self.call_log.call_ended(_summary(call, cause, ended_at))
+
     # ---- the network ------------------------------------------------------------------------
 
     def cancel(self, key: TransactionKey, now: float) -> bool:
@@ -285,7 +295,9 @@ class AppCalls:
 
     def _end(self, call: AppCall, cause: str, now: float) -> None:
         call.state = AppState.ENDED
-        self.call_log.call_ended(_summary(call, cause, now))
+        call.ended = (cause, now)
+        if not call.target.routed:
+            self.call_log.call_ended(_summary(call, cause, now))
         self.by_invite.pop(call.key, None)
         self.by_dialog.pop((call.call_id, call.tag), None)
         call.log.info("application call ended", extra={"fields": {"cause": cause}})

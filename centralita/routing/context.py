@@ -105,8 +105,8 @@ class CallContext(Protocol):
     ) -> DialResult:
         """Ring every target at once for up to ``timeout`` seconds; the first to answer is
         bridged to the caller (an unanswered caller is answered then) and this returns when
-        that conversation ends (either side hanging up; the caller hanging up raises
-        CallerHungUp as every verb does). Otherwise it returns how the targets failed and
+        that conversation ends, whichever side hangs up (a caller who hangs up while it
+        still rings raises CallerHungUp). Otherwise it returns how the targets failed and
         the caller is as before, free for the next step. While it rings an unanswered
         caller hears ringback (180); an answered one hears ringback tone, or music on hold
         with ``music``. ``caller_id``: the number external targets see (the company's

@@ -11,6 +11,7 @@ import pytest
 from centralita.calls.appcall import AppCall
 from centralita.config.tenants import TenantConfig
 from centralita.directory import TenantEntry
+from centralita.records.outcome import ExtensionRow, Status
 from centralita.routing.services import Service
 from centralita.runtime import FlowStart
 from centralita.sip.address import Address
@@ -142,3 +143,25 @@ def test_unknown_numbers_and_short_numbers_go_to_the_dial_plan_which_decides(pbx
     pbx.send_authenticated(alice, alice.request("INVITE", "sip:999@acme.test", body=sdp(40000)))
     [(_, start)] = runner(pbx).flows
     assert (start.kind, start.dialled) == ("internal", "999")
+
+
+def test_a_phone_behind_the_carriers_address_dialling_a_short_number_is_challenged(
+    pbx: Pbx,
+) -> None:
+    alice = Phone("101", "s3cret-101", Address("udp", CARRIER.host, 5071))
+    out = pbx.deliver(alice.request("INVITE", "sip:102@acme.test", body=sdp(40000)), alice.address)
+    response_to(out, alice, 401)
+
+
+def test_a_routed_calls_rows_wait_for_the_end_of_its_flow(pbx: Pbx) -> None:
+    """Statuses set after the caller hung up (a forward answered elsewhere, a message
+    filed) still reach the call log: rows are written when the flow is done."""
+    pbx.deliver(carrier_invite(DID), CARRIER)
+    [(call, _)] = runner(pbx).flows
+    pbx.core.apps.cancel(call.key, pbx.now)  # the caller gives up
+    assert pbx.store.call_records.list(pbx.tenant_id) == []
+    call.rows["101"] = ExtensionRow("101", Status.ANSWERED_IN, "+34600111222")
+    pbx.core.apps.flow_finished(call)
+    pbx.core.apps.flow_finished(call)  # once only
+    [row] = pbx.store.call_records.list(pbx.tenant_id)
+    assert (row.owner, row.status, row.answered_by) == ("101", "answered_in", "+34600111222")
