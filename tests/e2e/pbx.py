@@ -5,6 +5,11 @@
 ready: the ``centralita ready`` log line, then an answered SIP OPTIONS (RFC 3261 §11). Stopping
 is SIGTERM, then SIGKILL. ``restart()`` keeps the database, so state that must survive a restart
 (registrations) can be checked.
+
+A dial plan (issue 4) is given as the tenant-level keys of the first tenant (``dial_plan``:
+``carriers``, ``numbers``, ``schedules``, ...) and per-extension routing keys (``routing``:
+``{"101": {"forwarding": ...}}``), both merged into the tenants YAML as written; ``settings``
+are keys of the ``serve --config`` YAML (e.g. ``smtp``), written next to the database.
 """
 
 from __future__ import annotations
@@ -73,6 +78,9 @@ class Pbx:
     rtp_block: int = 100
     extra_args: tuple[str, ...] = ()
     host: str = HOST
+    dial_plan: dict[str, Any] = field(default_factory=dict)  # the first tenant's plan keys
+    routing: dict[str, dict[str, Any]] = field(default_factory=dict)  # extension -> keys
+    settings: dict[str, Any] = field(default_factory=dict)  # serve --config keys
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +96,16 @@ class Pbx:
     # ---- configuration ---------------------------------------------------------------------
 
     def config_yaml(self) -> str:
-        doc: dict[str, Any] = {"tenants": [_tenant_doc(t) for t in self.tenants]}
-        return yaml.safe_dump(doc, sort_keys=False)
+        tenants = [_tenant_doc(t) for t in self.tenants]
+        if tenants:
+            _merge_dial_plan(tenants[0], self.dial_plan, self.routing)
+        return yaml.safe_dump({"tenants": tenants}, sort_keys=False)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the server keeps prompts, tenants' media and recordings (its default ``var``,
+        relative to its working folder)."""
+        return self.workdir / "var"
 
     def apply(self) -> None:
         path = self.workdir / "tenants.yaml"
@@ -124,11 +140,19 @@ class Pbx:
             cmd += ["--ring-timeout", f"{self.ring_timeout:g}"]
         if self.sip_trace:
             cmd.append("--sip-trace")
+        if self.settings:
+            cmd += ["--config", str(self.settings_path)]
         return cmd + list(self.extra_args)
+
+    @property
+    def settings_path(self) -> Path:
+        return self.workdir / "serve.yaml"
 
     def start(self, timeout: float = 20.0) -> None:
         self._ready.clear()
         self.starts += 1
+        if self.settings:
+            self.settings_path.write_text(yaml.safe_dump(self.settings, sort_keys=False))
         with self.log_path.open("ab") as log:
             log.write(f"===== start #{self.starts}: {' '.join(self.command())}\n".encode())
         self._proc = subprocess.Popen(
@@ -232,3 +256,17 @@ def _tenant_doc(tenant: Tenant) -> dict[str, Any]:
             for e in tenant.extensions
         ],
     }
+
+
+def _merge_dial_plan(
+    doc: dict[str, Any], dial_plan: dict[str, Any], routing: dict[str, dict[str, Any]]
+) -> None:
+    """Write the dial plan's keys into a tenant's document: tenant-level keys as they are,
+    each extension's routing keys into that extension's entry."""
+    doc.update(dial_plan)
+    known = {ext["number"] for ext in doc["extensions"]}
+    unknown = set(routing) - known
+    if unknown:
+        raise KeyError(f"routing for extensions the tenant does not have: {sorted(unknown)}")
+    for ext in doc["extensions"]:
+        ext.update(routing.get(ext["number"], {}))
