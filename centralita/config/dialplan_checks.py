@@ -14,7 +14,12 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from centralita.config.dialplan_destinations import DestinationModel, ToExtension, ToVoicemail
+from centralita.config.dialplan_destinations import (
+    DestinationModel,
+    ToExtension,
+    ToSchedule,
+    ToVoicemail,
+)
 from centralita.config.dialplan_nodes import (
     CarrierConfig,
     ConferenceConfig,
@@ -22,6 +27,7 @@ from centralita.config.dialplan_nodes import (
     Forwarding,
     IvrConfig,
     RingGroupConfig,
+    RingGroupOpening,
     ScheduleConfig,
     VirtualNumberConfig,
     VoicemailBoxConfig,
@@ -83,6 +89,7 @@ def check_dial_plan(plan: DialPlanLike, title: str) -> None:
     _check_internal_numbers(plan, issues)
     _check_destinations(plan, issues)
     _check_members(plan, issues)
+    _check_openings(plan, issues)
     _check_holidays(plan, issues)
     _check_loops(plan, issues)
     _check_carriers(plan, issues)
@@ -165,6 +172,8 @@ def destinations(plan: DialPlanLike) -> Iterator[tuple[Loc, DestinationModel]]:
             yield ("ivrs", i, "diversion"), ivr.diversion
     for i, group in enumerate(plan.ring_groups):
         yield ("ring_groups", i, "no_answer"), group.no_answer
+        if isinstance(group.opening, RingGroupOpening) and group.opening.closed is not None:
+            yield ("ring_groups", i, "opening", "closed"), group.opening.closed
 
 
 def _forwarding(loc: Loc, rules: Forwarding | None) -> Iterator[tuple[Loc, DestinationModel]]:
@@ -232,6 +241,21 @@ def _members(issues: _Issues, loc: Loc, members: Sequence[str], numbers: set[str
             )
 
 
+def _check_openings(plan: DialPlanLike, issues: _Issues) -> None:
+    """A ring group opened by a schedule names one of the tenant's schedules."""
+    names = {s.name for s in plan.schedules}
+    for i, group in enumerate(plan.ring_groups):
+        opening = group.opening
+        schedule = opening.schedule if isinstance(opening, RingGroupOpening) else None
+        if schedule is not None and schedule not in names:
+            issues.add(
+                ("ring_groups", i, "opening", "schedule"),
+                "unknown_reference",
+                "no schedule named '{value}' in this tenant",
+                value=schedule,
+            )
+
+
 def _check_holidays(plan: DialPlanLike, issues: _Issues) -> None:
     for i, schedule in enumerate(plan.schedules):
         calendar = schedule.holidays
@@ -257,11 +281,16 @@ def _check_holidays(plan: DialPlanLike, issues: _Issues) -> None:
 
 
 def _check_loops(plan: DialPlanLike, issues: _Issues) -> None:
-    """A schedule, an IVR's diversion and an unconditional forward pass a call on at once:
-    a cycle of them would spin without the caller doing anything."""
+    """A schedule, an IVR's diversion, an unconditional forward and a closed ring group pass
+    a call on at once: a cycle of them would spin without the caller doing anything."""
     edges: dict[_Node, tuple[Loc, list[DestinationModel]]] = {}
+    schedules = {schedule.name: schedule for schedule in plan.schedules}
     for i, schedule in enumerate(plan.schedules):
         edges[("schedule", schedule.name)] = (("schedules", i), [schedule.open, schedule.closed])
+    for i, group in enumerate(plan.ring_groups):
+        if isinstance(group.opening, RingGroupOpening):
+            closed = _when_closed(group.opening, schedules)
+            edges[("ring_group", group.name)] = (("ring_groups", i, "opening"), closed)
     for i, ivr in enumerate(plan.ivrs):
         if ivr.diversion is not None:
             edges[("ivr", ivr.name)] = (("ivrs", i, "diversion"), [ivr.diversion])
@@ -274,10 +303,24 @@ def _check_loops(plan: DialPlanLike, issues: _Issues) -> None:
         cycle = _cycle_from(start, edges)
         if cycle is not None and not reported & set(cycle):
             reported.update(cycle)
-            path = " -> ".join(f"{kind} {name}" for kind, name in [*cycle, cycle[0]])
+            path = " -> ".join(
+                f"{kind.replace('_', ' ')} {name}" for kind, name in [*cycle, cycle[0]]
+            )
             issues.add(
                 edges[start][0], "loop", "destinations go round in a loop: {value}", value=path
             )
+
+
+def _when_closed(
+    opening: RingGroupOpening, schedules: dict[str, ScheduleConfig]
+) -> list[DestinationModel]:
+    """Where a closed ring group sends its calls. Its own schedule is closed at that moment,
+    so a ``closed`` leading to that schedule leads on to the schedule's ``closed``."""
+    schedule = schedules.get(opening.schedule) if opening.schedule is not None else None
+    closed = opening.closed
+    if closed is None or (schedule is not None and closed == ToSchedule(schedule=schedule.name)):
+        return [schedule.closed] if schedule is not None else []
+    return [closed]
 
 
 def _cycle_from(

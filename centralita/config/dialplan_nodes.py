@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -263,10 +263,47 @@ class IvrConfig(ConfigModel):
 # ---------------------------------------------------------------- ring groups
 
 
+ALWAYS_OPEN: Final = "always"
+
+
+class RingGroupOpening(ConfigModel):
+    """When a ring group takes calls: while ``schedule`` is open, or, without a schedule,
+    never. A closed group rings nobody: its calls go to ``closed``, by default the
+    schedule's own ``closed`` destination."""
+
+    schedule: TenantName | None = None
+    closed: Destination | None = None
+
+    @model_validator(mode="after")
+    def _closed_somewhere(self) -> RingGroupOpening:
+        if self.schedule is None and self.closed is None:
+            raise PydanticCustomError(
+                "opening", "give schedule, closed or both (or write opening: always)"
+            )
+        return self
+
+
+def _opening(value: Any) -> Any:
+    """``always``, or a mapping validated here as :class:`RingGroupOpening`, so that its
+    errors are located at ``opening.closed`` rather than under a union member's name."""
+    if value == ALWAYS_OPEN or isinstance(value, RingGroupOpening):
+        return value
+    if isinstance(value, dict):
+        return RingGroupOpening.model_validate(value)
+    raise PydanticCustomError(
+        "opening",
+        "must be always, or a mapping: {schedule: office} and/or {closed: a destination}",
+    )
+
+
+Opening = Annotated[Literal["always"] | RingGroupOpening, BeforeValidator(_opening)]
+
+
 class RingGroupConfig(ConfigModel):
     """Members ring ``simultaneous``-ly, one after another (``sequential``, ``member_timeout``
     seconds each) or only the idle ones (``first_free``); the whole round ``loops`` times,
-    then ``no_answer``."""
+    then ``no_answer``. ``opening`` says when the group takes calls (see
+    :class:`RingGroupOpening`); by default always."""
 
     name: TenantName
     number: ExtensionNumber | None = None
@@ -276,6 +313,7 @@ class RingGroupConfig(ConfigModel):
     loops: Annotated[int, Field(ge=1, le=20)] = 1
     caller_hears: Literal["ringback", "music"] = "ringback"
     no_answer: Destination = HANGUP
+    opening: Opening = ALWAYS_OPEN
 
 
 # ---------------------------------------------------------------- voicemail and conferences

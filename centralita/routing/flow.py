@@ -74,8 +74,7 @@ from centralita.routing.extension import (
     refuse,
     trace_step,
 )
-from centralita.routing.resolve import MAX_STEPS, NOT_FOUND, describe, schedule_rules
-from centralita.routing.schedule import Schedule
+from centralita.routing.resolve import MAX_STEPS, NOT_FOUND, describe, schedule_state
 from centralita.sip.errors import NotFound
 
 __all__ = [
@@ -279,7 +278,7 @@ class _Walk:
                 await refuse(self.call, UNKNOWN_NUMBER)
 
     async def _schedule(self, schedule: ScheduleConfig) -> None:
-        state = Schedule(schedule_rules(self.env.plan, schedule)).state_at(self.env.now())
+        state = schedule_state(self.env.plan, schedule, self.env.now())
         destination = schedule.open if state.open else schedule.closed
         self._note(
             f"schedule {schedule.name}", state.reason, describe(destination), open=state.open

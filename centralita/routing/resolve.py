@@ -8,8 +8,10 @@ It then follows destinations, one :class:`Step` per node:
 - a schedule is evaluated at ``at`` and followed to its open or closed destination;
 - an IVR stops the walk: what happens next depends on the caller's keys, so its greeting,
   options and no-key fallback are listed (a diverted IVR is followed instead);
-- a ring group lists how it rings, then follows its no-answer destination (the resolver
-  cannot know whether somebody answers, and the fallback is the part worth checking);
+- a ring group closed at ``at`` (its ``opening``: by schedule, or closed) is followed to
+  where it sends closed calls; an open one lists how it rings, then follows its no-answer
+  destination (the resolver cannot know whether somebody answers, and the fallback is the
+  part worth checking);
 - an extension with unconditional forwarding is followed (its phones do not ring); otherwise
   its phones ring, and its busy/no-answer/unreachable forwarding are listed as branches;
 - voicemail, a conference room, an external number, a message and hang-up end the walk.
@@ -27,6 +29,7 @@ from datetime import datetime
 from pydantic_core import PydanticCustomError
 
 from centralita.config.dialplan import (
+    HANGUP,
     ConferenceConfig,
     DestinationModel,
     DialPlan,
@@ -39,8 +42,9 @@ from centralita.config.dialplan import (
     ToExtension,
     ToVoicemail,
 )
+from centralita.config.dialplan_nodes import RingGroupOpening
 from centralita.config.dialplan_values import check_e164
-from centralita.routing.schedule import Schedule, ScheduleRules
+from centralita.routing.schedule import Schedule, ScheduleRules, ScheduleState
 
 NOT_FOUND = "not found (404)"
 # A bound on the walk besides loop detection: the configuration checks refuse cycles that
@@ -81,6 +85,43 @@ def schedule_rules(plan: DialPlan, schedule: ScheduleConfig) -> ScheduleRules:
         closed_dates=schedule.closed_dates,
         open_dates=schedule.open_dates,
     )
+
+
+def schedule_state(plan: DialPlan, schedule: ScheduleConfig, at: datetime) -> ScheduleState:
+    """Whether ``schedule`` of ``plan`` is open at ``at`` (aware), and why."""
+    return Schedule(schedule_rules(plan, schedule)).state_at(at)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOpening:
+    """Whether a ring group takes calls at an instant: ``reason`` says why (empty for a group
+    always open), ``closed`` where a closed group sends the call (None: the group is open)."""
+
+    reason: str
+    closed: DestinationModel | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.closed is None
+
+
+def ring_group_opening(plan: DialPlan, group: RingGroupConfig, at: datetime) -> GroupOpening:
+    """``group``'s opening at ``at`` (aware): always open; open while its schedule is open;
+    or closed, its calls going to ``opening.closed`` or else to the schedule's own ``closed``.
+    The dry run and the runtime both ask here, so they cannot disagree."""
+    opening = group.opening
+    if not isinstance(opening, RingGroupOpening):
+        return GroupOpening("")  # always open
+    if opening.schedule is None:
+        return GroupOpening("closed", opening.closed or HANGUP)  # validated: closed is set
+    schedule = plan.schedule(opening.schedule)
+    if schedule is None:  # the plan's checks refuse this: better ring than lose the call
+        return GroupOpening(f"schedule {opening.schedule} {NOT_FOUND}: rings as if open")
+    state = schedule_state(plan, schedule, at)
+    reason = f"schedule {schedule.name} {state.reason}"
+    if state.open:
+        return GroupOpening(reason)
+    return GroupOpening(reason, opening.closed or schedule.closed)
 
 
 def resolve(
@@ -167,7 +208,7 @@ class _Walk:
                 return _ivr(ivr) if ivr else _missing(name)
             case "ring_group":
                 group = self.plan.ring_group(target)
-                return _ring_group(group) if group else _missing(name)
+                return self._ring_group(group) if group else _missing(name)
             case "extension":
                 return self._extension(target)
             case "voicemail":
@@ -184,9 +225,24 @@ class _Walk:
                 return Step(name), None
 
     def _schedule(self, schedule: ScheduleConfig) -> _Visit:
-        state = Schedule(schedule_rules(self.plan, schedule)).state_at(self.at)
+        state = schedule_state(self.plan, schedule, self.at)
         destination = schedule.open if state.open else schedule.closed
         return Step(f"schedule {schedule.name}", state.reason, describe(destination)), destination
+
+    def _ring_group(self, group: RingGroupConfig) -> _Visit:
+        name = f"ring group {group.name}"
+        opening = ring_group_opening(self.plan, group, self.at)
+        if opening.closed is not None:
+            return Step(name, opening.reason, describe(opening.closed)), opening.closed
+        each = " each" if group.strategy == "sequential" else ""
+        rounds = f"{group.loops} round{'s' if group.loops > 1 else ''}"
+        detail = (
+            f"{group.strategy}: {', '.join(group.members)}, {group.member_timeout} s{each}, "
+            f"{rounds}; no answer"
+        )
+        if opening.reason:
+            detail = f"{opening.reason}; {detail}"
+        return Step(name, detail, describe(group.no_answer)), group.no_answer
 
     def _extension(self, number: str) -> _Visit:
         name = f"extension {number}"
@@ -248,16 +304,6 @@ def _ivr(ivr: IvrConfig) -> _Visit:
     )
     parts.append("waits for the caller's key")
     return Step(name, "; ".join(parts)), None
-
-
-def _ring_group(group: RingGroupConfig) -> _Visit:
-    each = " each" if group.strategy == "sequential" else ""
-    rounds = f"{group.loops} round{'s' if group.loops > 1 else ''}"
-    detail = (
-        f"{group.strategy}: {', '.join(group.members)}, {group.member_timeout} s{each}, "
-        f"{rounds}; no answer"
-    )
-    return Step(f"ring group {group.name}", detail, describe(group.no_answer)), group.no_answer
 
 
 def _conference(room: ConferenceConfig) -> Step:

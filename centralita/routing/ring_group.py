@@ -4,6 +4,11 @@ the call, and when nobody does the call goes on to the group's ``no_answer`` des
 
 Theory of operation
 -------------------
+First the group's ``opening``, read on :meth:`RoutingEnv.now` by
+:func:`~centralita.routing.resolve.ring_group_opening` (so the dry run agrees): a group
+closed by its schedule, or closed outright, rings nobody and sends the call to its closed
+destination through ``goto`` (the trace says why: the schedule's reason, or "closed").
+
 Members are extensions (their phones ring; their own forwarding and simultaneous ring do
 not apply, as the group, not the user, was called) and E.164 numbers (through the carrier,
 showing the company's number). A round goes through the members by the strategy:
@@ -33,7 +38,7 @@ from centralita.records.outcome import Status
 from centralita.routing.context import CallContext, DialStatus, DialTarget
 from centralita.routing.env import RoutingEnv
 from centralita.routing.extension import Answered, trace_step
-from centralita.routing.resolve import describe
+from centralita.routing.resolve import describe, ring_group_opening
 
 if TYPE_CHECKING:
     from centralita.routing.flow import Goto
@@ -72,6 +77,8 @@ class _RingGroup:
         self.in_dnd: list[str] = []
 
     async def run(self) -> None:
+        if await self._closed():
+            return
         group = self.group
         each = " each" if group.strategy != "simultaneous" else ""
         self._note(
@@ -90,6 +97,17 @@ class _RingGroup:
             return
         self._note("nobody answered", then=describe(group.no_answer))
         await self.goto(group.no_answer)
+
+    async def _closed(self) -> bool:
+        """Whether the group is closed now; if so the call has gone where closed calls go."""
+        opening = ring_group_opening(self.env.plan, self.group, self.env.now())
+        if opening.closed is None:
+            if opening.reason:  # open by schedule: say so
+                self._note(opening.reason, open=True)
+            return False
+        self._note(opening.reason, then=describe(opening.closed), open=False)
+        await self.goto(opening.closed)
+        return True
 
     async def _rounds(self) -> str | None:
         for number in range(1, self.group.loops + 1):
