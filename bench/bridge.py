@@ -5,8 +5,9 @@ Each leg is a ``MediaEndpoint`` (jitter buffer, G.711 decode, its own 20 ms cloc
 RTCP), and ``Dialler._bridge`` joins them in PCM through two ``_Pipe``s: the caller's decoded
 frames are pushed into the pipe the called endpoint reads as its ``source``, and the other way
 round. This bench builds N such calls in this process exactly that way (``_Pipe`` is the one
-of ``centralita.live_dial``), the caller's audio first through an ``InbandDetector`` as
-``LiveCall`` does (``--no-inband`` leaves it out), and a separate sender process (so it does
+of ``centralita.live_dial``); a bridged ``LiveCall`` stops listening for in-band key tones
+(they reach the other phone in the audio), and ``--inband`` puts that detector back on the
+caller's audio to show what it costs; a separate sender process (so it does
 not share the PBX's CPU) plays both phones of every call: G.711 µ-law, 20 ms packets (50 pps,
 RFC 3551 §4.5.14), phases spread over the 20 ms, a speech-like signal. The first bytes of
 each payload carry a mark (sequence number and send time, CLOCK_MONOTONIC shared by both
@@ -24,7 +25,7 @@ and CPU (a sender that cannot keep its schedule measures itself). Then the highe
 up, and bench/relay.py's pass-through relay step at one N for comparison.
 
     .venv/bin/python bench/bridge.py [--steps 25,50,100,200] [--seconds 10] [--loop uvloop]
-                                     [--no-inband] [--relay-calls N (0: no comparison)]
+                                     [--inband] [--relay-calls N (0: no comparison)]
 """
 
 from __future__ import annotations
@@ -453,7 +454,9 @@ def main() -> None:
     parser.add_argument("--steps", default="25,50,100,200", help="bridged calls per step")
     parser.add_argument("--seconds", type=float, default=10.0, help="sending time per step")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--no-inband", dest="inband", action="store_false")
+    parser.add_argument(
+        "--inband", action="store_true", help="run the in-band key detector on the caller's leg"
+    )
     parser.add_argument(
         "--relay-calls", type=int, help="relay comparison size (default: highest N that kept up)"
     )

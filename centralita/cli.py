@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import SQLAlchemyError
 
+from centralita.cli_ivr import add_commands as add_ivr_commands
 from centralita.cli_media import add_commands as add_media_commands
 from centralita.cli_route import add_commands as add_route_commands
 from centralita.config import (
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apply(commands)
     _add_tenant(commands)
     _add_extension(commands)
+    add_ivr_commands(commands)
     add_media_commands(commands)
     add_route_commands(commands)
     demo = commands.add_parser("demo", help="create the demo tenant and print its passwords")

@@ -1,12 +1,19 @@
-"""Live calls: the asyncio side of calls the PBX answers itself.
+"""Live calls: the asyncio side of calls the PBX plays, records and routes itself.
 
-:class:`LiveCall` is the :class:`~centralita.routing.context.CallContext` a routing feature
-runs against. It joins three things: the call's SIP signalling (an
-:class:`~centralita.calls.appcall.AppCall`, driven through the server's sans-I/O driver), an
-RTP endpoint that sends what the call plays and hands over what the caller says, and the
-media services (prompts, music on hold, conference rooms) shared by the whole server.
-Keys pressed reach the call by RFC 4733, SIP INFO or in-band tones and come out once each
+:class:`MediaCall` is the :class:`~centralita.routing.context.CallContext` a routing feature
+runs against. It joins three things: the signalling of the one party it serves (a
+:class:`CallerSide`, driven through the server's sans-I/O driver), an RTP endpoint that sends
+what the call plays and hands over what the party says, and the media services (prompts,
+music on hold, conference rooms) shared by the whole server. Keys pressed reach the call by
+RFC 4733, SIP INFO or in-band tones and come out once each
 (:class:`~centralita.media.dtmf.DtmfDeduplicator`).
+
+Two kinds of party: :class:`LiveCall` serves a caller whose INVITE the PBX answers (an
+:class:`~centralita.calls.appcall.AppCall`, the PBX as UAS); ``centralita.originate`` serves
+a phone the PBX called itself (the PBX as UAC), whose media is set up before any verb runs
+(:meth:`MediaCall.adopt`). The signalling notifications (ACK, BYE, INFO, re-INVITE) reach
+either through the same methods (``confirmed``, ``ended``, ``info_received``,
+``offer_received``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from centralita.calls.appcall import AppCall, AppCalls
+from centralita.live_side import CallerSide, InboundSide
 from centralita.media.audio import FRAME_SAMPLES, Pcm, silence
 from centralita.media.conference import ConferenceRooms, RoomSettings
 from centralita.media.conference import RoomFull as MediaRoomFull
@@ -81,23 +89,36 @@ class MediaServices:
 Driver = Callable[[Callable[[float], None]], None]
 
 
-class LiveCall:
-    """One application call: a CallContext for features, an AppCallListener for SIP."""
+class MediaCall:
+    """A CallContext for features over one party's signalling (a :class:`CallerSide`) and
+    one RTP endpoint; the listener of that signalling's notifications."""
 
-    def __init__(self, call: AppCall, apps: AppCalls, drive: Driver, media: MediaServices) -> None:
-        self.call = call
-        self.apps = apps
+    def __init__(
+        self,
+        side: CallerSide,
+        drive: Driver,
+        media: MediaServices,
+        *,
+        caller: str,
+        caller_name: str,
+        tenant: str,
+        service: str,
+    ) -> None:
+        self.side = side
         self.drive = drive
         self.media = media
-        self.caller = call.target.caller.number
-        self.caller_name = call.target.caller.name
-        self.tenant = call.target.tenant_name
-        self.service = call.target.service
+        self.caller = caller
+        self.caller_name = caller_name
+        self.tenant = tenant
+        self.service = service
         self.language = "en"
         self.country = "US"  # whose ringback and busy tones the caller hears
         self.endpoint: MediaEndpoint | None = None
         self.dialler: Dialler | None = None  # set by the runner for routed calls
         self.on_key: Callable[[DtmfReceived], None] | None = None  # keys go here, not queued
+        # Listen for key tones in the audio. Off while bridged to a phone: the tones reach it
+        # in the audio itself, and the detector is half of a bridged call's CPU.
+        self.detect_inband = True
         self._confirmed = asyncio.Event()
         self._ended = asyncio.Event()
         self._digits: asyncio.Queue[DtmfReceived] = asyncio.Queue()
@@ -106,9 +127,22 @@ class LiveCall:
         self._audio_listeners: list[Callable[[Pcm], None]] = []
         self._origin: LocalOrigin | None = None
         self._media: NegotiatedMedia | None = None
-        call.listener = self
 
-    # ---- AppCallListener (called inside the sans-I/O driver) -------------------------------
+    def adopt(self, endpoint: MediaEndpoint, media: NegotiatedMedia, origin: LocalOrigin) -> None:
+        """Take over an endpoint already negotiated and started (the PBX made the offer, the
+        party answered it, RFC 3264 §6): the call counts as answered and confirmed."""
+        endpoint.on_audio = self._audio
+        endpoint.on_dtmf = self._dtmf
+        self.endpoint = endpoint
+        self._media = media
+        self._origin = origin
+        self._confirmed.set()
+
+    def key_pressed(self, event: DtmfReceived) -> None:
+        """A key that reached the party's dialog rather than the endpoint (SIP INFO)."""
+        self._dtmf(event)
+
+    # ---- signalling notifications (called inside the sans-I/O driver) -----------------------
 
     def confirmed(self) -> None:
         self._confirmed.set()
@@ -137,7 +171,7 @@ class LiveCall:
 
     def _negotiate(self, offer: bytes, endpoint: MediaEndpoint) -> NegotiatedMedia:
         if self._origin is None:
-            self._origin = LocalOrigin(self.media.media_ip(self.call))
+            self._origin = LocalOrigin(self.side.media_ip())
         media = answer_offer(
             offer,
             self._origin.origin.address,
@@ -153,7 +187,7 @@ class LiveCall:
 
     @property
     def answered(self) -> bool:
-        return self.call.answered_at is not None
+        return self.side.answered
 
     @property
     def has_ended(self) -> bool:
@@ -165,7 +199,7 @@ class LiveCall:
     async def ring(self) -> None:
         if self._ended.is_set():
             raise CallerHungUp()
-        self.drive(lambda now: self.apps.ring(self.call, now))
+        self.drive(self.side.ring)
 
     async def reject(self, status: int, reason: str | None = None) -> None:
         """Refuse an unanswered call with ``status`` (404, 480, 486, ...); an answered one is
@@ -173,7 +207,7 @@ class LiveCall:
         if self.answered:
             await self.hangup()
             return
-        self.drive(lambda now: self.apps.reject(self.call, status, now, reason))
+        self.drive(lambda now: self.side.reject(status, now, reason))
         self._ended.set()
 
     async def dial(
@@ -189,7 +223,7 @@ class LiveCall:
         return await self.dialler.dial(targets, timeout, caller_id=caller_id, music=music)
 
     def status_for(self, extension: str, status: str, answered_by: str | None = None) -> None:
-        self.call.rows[extension] = ExtensionRow(extension, Status(status), answered_by)
+        self.side.rows[extension] = ExtensionRow(extension, Status(status), answered_by)
 
     def add_audio_listener(self, listener: Callable[[Pcm], None]) -> None:
         self._audio_listeners.append(listener)
@@ -205,13 +239,13 @@ class LiveCall:
             raise CallerHungUp()  # cancelled (or hung up) before we answered
         endpoint = self.media.endpoints()
         try:
-            media = self._negotiate(self.call.offer, endpoint)
+            media = self._negotiate(self.side.offer, endpoint)
         except SdpError as error:
             endpoint.close()
             # RFC 3261 §13.3.1.1: an offer we cannot take is refused (488, or 400 if
             # malformed) with the final response, not by answering and hanging up.
             status = error.status_code
-            self.drive(lambda now: self.apps.reject(self.call, status, now))
+            self.drive(lambda now: self.side.reject(status, now, None))
             raise
         except Exception:
             endpoint.close()
@@ -230,14 +264,14 @@ class LiveCall:
         self.endpoint = endpoint
         self.note(node="media", codec=media.codec.name, srtp=media.srtp is not None)
         answered: list[bool] = []
-        self.drive(lambda now: answered.append(self.apps.answer(self.call, media.answer, now)))
+        self.drive(lambda now: answered.append(self.side.answer(media.answer, now)))
         if not answered or not answered[0]:
             endpoint.close()  # the call ended under us: nothing will close it later
             raise CallerHungUp()
         await self._wait(self._confirmed, ACK_WAIT)
 
     async def hangup(self) -> None:
-        self.drive(lambda now: self.apps.hang_up(self.call, now))
+        self.drive(self.side.hang_up)
         self._ended.set()
 
     async def play(self, what: Playable | list[Playable], *, interrupt_on: str = "") -> str:
@@ -320,7 +354,7 @@ class LiveCall:
             member = self.media.rooms.join(
                 self.tenant,
                 room,
-                self.call.call_id,
+                self.side.call_id,
                 muted=muted,
                 moderator=moderator,
                 settings=settings,
@@ -344,7 +378,7 @@ class LiveCall:
             self._audio_listeners.remove(member.hear)
             if endpoint.source is member:
                 endpoint.source = None
-            self.media.rooms.leave(self.tenant, room, self.call.call_id)
+            self.media.rooms.leave(self.tenant, room, self.side.call_id)
 
     async def echo(self) -> None:
         endpoint = self._endpoint()
@@ -359,7 +393,7 @@ class LiveCall:
                 endpoint.source = None
 
     def note(self, **fields: Any) -> None:
-        self.call.trace.append(fields)
+        self.side.trace.append(fields)
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -472,8 +506,9 @@ class LiveCall:
         raise CallerHungUp()
 
     def _audio(self, frame: Pcm) -> None:
-        for event in self._inband.feed(frame):
-            self._dtmf(event)
+        if self.detect_inband:
+            for event in self._inband.feed(frame):
+                self._dtmf(event)
         for listener in list(self._audio_listeners):
             listener(frame)
 
@@ -499,6 +534,25 @@ def info_key(request: Request) -> tuple[int, DtmfReceived | None]:
         return 415, None
     event = parse_info_body(content_type, request.body)
     return (400, None) if event is None else (200, event)
+
+
+class LiveCall(MediaCall):
+    """A call the PBX answers itself: a CallContext for features, an AppCallListener for SIP."""
+
+    def __init__(self, call: AppCall, apps: AppCalls, drive: Driver, media: MediaServices) -> None:
+        target = call.target
+        super().__init__(
+            InboundSide(call, apps, media.media_ip),
+            drive,
+            media,
+            caller=target.caller.number,
+            caller_name=target.caller.name,
+            tenant=target.tenant_name,
+            service=target.service,
+        )
+        self.call = call
+        self.apps = apps
+        call.listener = self
 
 
 class _Watched:

@@ -11,12 +11,15 @@ at the same moment). A leg marked ``confirm`` wins only once its answerer presse
 mobile's own voicemail never presses it). The caller is answered then, if it was not, and
 the two endpoints are bridged in PCM: what one side says is what the other hears, and key
 presses (RFC 4733 or SIP INFO) are passed on as RFC 4733 events. ``dial`` returns when the
-called side hangs up; when the caller does, it hangs up the called side and raises
-CallerHungUp, as every verb does.
+conversation ends, whichever side hangs up (the other side is hung up then): the answer is
+reported either way, so the feature that dialled can log who took the call. A caller who
+hangs up while it still rings makes it raise CallerHungUp, as every verb does.
 
 Which phones a target has, and how an external number reaches a carrier, is the
 :class:`DialPlanner`'s business (the server implements it from the registrar, the busy
-state and the tenant's carriers).
+state and the tenant's carriers). A :class:`Leg` and :func:`place_leg` serve any owner of
+outbound legs (:class:`LegOwner`): the dial verb here, and the calls the PBX originates
+itself (``centralita.originate``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from centralita.calls.appcall import AppCall
+from centralita.calls.call import Party
 from centralita.calls.outbound import OutboundCall, OutboundCalls, OutboundTarget
 from centralita.media.audio import FRAME_SAMPLES, Pcm, silence
 from centralita.media.events import DtmfReceived
@@ -77,12 +80,12 @@ class PlannedLeg:
 
 class DialPlanner(Protocol):
     async def legs(
-        self, call: AppCall, target: DialTarget, caller_id: str | None
+        self, caller: Party, target: DialTarget, caller_id: str | None
     ) -> list[PlannedLeg] | DialStatus:
         """The phones of ``target``, or why there are none (unreachable, busy, failed)."""
         ...
 
-    def occupy(self, call: AppCall, extension: str) -> Callable[[], None]:
+    def occupy(self, extension: str) -> Callable[[], None]:
         """Count ``extension`` as in a call until the returned callable is called."""
         ...
 
@@ -125,13 +128,21 @@ class _Pipe:
         return self.frames.popleft() if self.frames else silence(samples)
 
 
+class LegOwner(Protocol):
+    """Who placed a :class:`Leg`, told of its ringing and asked to end it."""
+
+    def ringing(self) -> None: ...
+
+    def hang_up(self, leg: Leg, reason: str | None = None) -> None: ...
+
+
 class Leg:
-    """One outbound INVITE of a dial and its media; the OutboundListener of that call."""
+    """One outbound INVITE and its media; the OutboundListener of that call."""
 
     def __init__(
-        self, dialler: Dialler, target: DialTarget, planned: PlannedLeg, endpoint: MediaEndpoint
+        self, owner: LegOwner, target: DialTarget, planned: PlannedLeg, endpoint: MediaEndpoint
     ) -> None:
-        self.dialler = dialler
+        self.dialler = owner
         self.target = target
         self.planned = planned
         self.endpoint = endpoint
@@ -146,6 +157,7 @@ class Leg:
         self.unconfirmed = False
         self.keys: asyncio.Queue[DtmfReceived] = asyncio.Queue()
         self.on_key: Callable[[DtmfReceived], None] | None = None
+        self.on_end: Callable[[str], None] | None = None  # told why the leg ended, once
         self.release: Callable[[], None] | None = None
 
     # ---- OutboundListener (inside the sans-I/O driver) --------------------------------------
@@ -179,10 +191,10 @@ class Leg:
 
     def failed(self, status: int, reason: str) -> None:
         self._settle(status)
-        self.ended.set()
+        self._end(f"failed with {status}")
 
-    def ended_(self) -> None:
-        self.ended.set()
+    def ended_(self, cause: str = "ended") -> None:
+        self._end(cause)
 
     def info_received(self, request: Request) -> int:
         from centralita.live import info_key
@@ -212,6 +224,13 @@ class Leg:
         if not self.outcome.done():
             self.outcome.set_result(status)
 
+    def _end(self, cause: str) -> None:
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        if self.on_end is not None:
+            self.on_end(cause)
+
     def _key(self, event: DtmfReceived) -> None:
         if self.on_key is not None:
             self.on_key(event)
@@ -236,13 +255,42 @@ class _LegListener:
         self.leg.failed(status, reason)
 
     def ended(self, cause: str) -> None:
-        self.leg.ended_()
+        self.leg.ended_(cause)
 
     def info_received(self, request: Request) -> int:
         return self.leg.info_received(request)
 
     def offer_received(self, body: bytes) -> bytes:
         return self.leg.offer_received(body)
+
+
+def place_leg(
+    owner: LegOwner,
+    outbound: OutboundCalls,
+    drive: Callable[[Callable[[float], None]], None],
+    endpoint: MediaEndpoint,
+    target: DialTarget,
+    planned: PlannedLeg,
+    media_ip: Callable[[Address], str],
+) -> Leg:
+    """Send one INVITE with our SDP offer (RFC 3264 §5) for ``endpoint``; on any failure
+    before it is sent the endpoint is closed."""
+    leg = Leg(owner, target, planned, endpoint)
+    try:
+        address = media_ip(planned.target.dest)
+        leg.origin = LocalOrigin(address)
+        leg.offer = make_offer(address, endpoint.local_port, leg.origin, srtp=planned.srtp)
+    except Exception:
+        endpoint.close()
+        raise
+    invite = dataclasses.replace(planned.target, body=leg.offer.body)
+    listener = _LegListener(leg)
+
+    def place(now: float) -> None:
+        leg.call = outbound.place(invite, listener, now)
+
+    drive(place)
+    return leg
 
 
 class Dialler:
@@ -281,7 +329,7 @@ class Dialler:
         legs: list[Leg] = []
         try:
             for target in targets:
-                planned = await self.planner.legs(live.call, target, caller_id)
+                planned = await self.planner.legs(live.call.target.caller, target, caller_id)
                 if isinstance(planned, DialStatus):
                     statuses[target.number].append(planned)
                     continue
@@ -309,24 +357,18 @@ class Dialler:
     # ---- ringing ------------------------------------------------------------------------------
 
     def _place(self, target: DialTarget, planned: PlannedLeg) -> Leg:
-        endpoint = self.live.media.endpoints()
-        leg = Leg(self, target, planned, endpoint)
-        try:
-            address = self.planner.media_ip(planned.target.dest)
-            leg.origin = LocalOrigin(address)
-            leg.offer = make_offer(address, endpoint.local_port, leg.origin, srtp=planned.srtp)
-        except Exception:
-            endpoint.close()
-            raise
+        live = self.live
+        leg = place_leg(
+            self,
+            self.outbound,
+            live.drive,
+            live.media.endpoints(),
+            target,
+            planned,
+            self.planner.media_ip,
+        )
         if planned.extension is not None:
-            leg.release = self.planner.occupy(self.live.call, planned.extension)
-        invite = dataclasses.replace(planned.target, body=leg.offer.body)
-        listener = _LegListener(leg)
-
-        def place(now: float) -> None:
-            leg.call = self.outbound.place(invite, listener, now)
-
-        self.live.drive(place)
+            leg.release = self.planner.occupy(planned.extension)
         return leg
 
     async def _ring(self, legs: list[Leg], timeout: float, music: bool) -> Leg | None:
@@ -438,6 +480,7 @@ class Dialler:
         b_side.on_audio = to_a.push
         leg.on_key = lambda event: _send_key(a_side, event.digit)
         live.on_key = lambda event: _send_key(b_side, event.digit)
+        live.detect_inband = False
         live.call.answered_by = leg.target.number
         live.note(node="bridged", to=leg.target.number)
         loop = asyncio.get_running_loop()
@@ -448,13 +491,13 @@ class Dialler:
             done, _ = await asyncio.wait({ended, gone}, return_when=asyncio.FIRST_COMPLETED)
             if ended in done:
                 self.hang_up(leg, "caller hung up")
-                raise CallerHungUp()
             return loop.time() - started
         finally:
             ended.cancel()
             gone.cancel()
             live.remove_audio_listener(to_b.push)
             live.on_key = None
+            live.detect_inband = True
             if a_side.source is to_a:
                 a_side.source = None
 

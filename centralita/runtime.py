@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from centralita.calls.appcall import AppCall
+from centralita.calls.call import Party
 from centralita.calls.outbound import OutboundTarget
 from centralita.config.dialplan import DialPlan, FeatureCodes, VirtualNumberConfig
 from centralita.directory import Directory, TenantEntry
@@ -175,13 +175,13 @@ class Planner:
         self.env = env
 
     async def legs(
-        self, call: AppCall, target: DialTarget, caller_id: str | None
+        self, caller: Party, target: DialTarget, caller_id: str | None
     ) -> list[PlannedLeg] | DialStatus:
         if target.external:
-            return await self._external(call, target.number, caller_id)
-        return self._extension(call, target.number)
+            return await self._external(target.number, caller_id)
+        return self._extension(caller, target.number)
 
-    def _extension(self, call: AppCall, number: str) -> list[PlannedLeg] | DialStatus:
+    def _extension(self, caller: Party, number: str) -> list[PlannedLeg] | DialStatus:
         directory = self.runtime.directory
         entry = directory.extension(self.env.tenant_id, number)
         if entry is None:
@@ -192,7 +192,6 @@ class Planner:
         bindings = directory.get_bindings(self.env.tenant_id, number, now)
         if not bindings:
             return DialStatus.UNREACHABLE
-        caller = call.target.caller
         legs = []
         for binding in bindings:
             invite = OutboundTarget(
@@ -208,9 +207,7 @@ class Planner:
             legs.append(PlannedLeg(invite, srtp=entry.srtp == "required", extension=number))
         return legs
 
-    async def _external(
-        self, call: AppCall, number: str, caller_id: str | None
-    ) -> list[PlannedLeg] | DialStatus:
+    async def _external(self, number: str, caller_id: str | None) -> list[PlannedLeg] | DialStatus:
         from centralita.carriers.outbound import route_external
 
         try:
@@ -238,7 +235,7 @@ class Planner:
         )
         return [PlannedLeg(invite)]
 
-    def occupy(self, call: AppCall, extension: str) -> Callable[[], None]:
+    def occupy(self, extension: str) -> Callable[[], None]:
         tenant_id = self.env.tenant_id
         self.runtime.occupy(tenant_id, extension, +1)
         released = False
@@ -262,7 +259,7 @@ async def run_flow(live: LiveCall, env: TenantEnv, start: FlowStart) -> None:
     caller = live.call.target.caller.number
     release = None
     if live.call.target.caller_is_extension:
-        release = Planner(env.runtime, env).occupy(live.call, caller)
+        release = Planner(env.runtime, env).occupy(caller)
     try:
         if start.kind == "number" and start.number is not None:
             await flow.route_number(live, env, start.number)

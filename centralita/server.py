@@ -9,6 +9,7 @@ earliest deadline of any layer (the aioquic driver pattern).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -39,8 +40,11 @@ from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
 from centralita.media.transform import MediaPlan
 from centralita.notify.mail import SmtpMailer
+from centralita.originate import OriginatedCall, Origination, Originator
 from centralita.records.writer import CallLogWriter
 from centralita.registrar.registrar import RegistrarPolicy
+from centralita.routing import greeting
+from centralita.routing.context import DialStatus
 from centralita.routing.services import Service
 from centralita.runtime import FlowStart, Planner, Runtime, TenantEnv, pretend_time, run_flow
 from centralita.runtime_voicemail import VoicemailService
@@ -50,6 +54,7 @@ from centralita.sip.message import parse_message
 from centralita.sip.rejection import stateless_rejection
 from centralita.sip.transaction import TransactionLayer
 from centralita.store import Store
+from centralita.store.call_requests import CallRequest
 from centralita.transport import ListenSpec, SipTransports, TransportOptions
 from centralita.transport.loop import event_loop_factory
 
@@ -57,6 +62,7 @@ log = logging.getLogger("centralita.server")
 trace = logging.getLogger("centralita.sip.trace")
 
 PURGE_INTERVAL = 60.0
+REQUEST_POLL = 1.0  # seconds between looks at the call-request queue
 
 
 class RelayedMedia:
@@ -163,6 +169,7 @@ class SipServer:
         self._loop = asyncio.get_running_loop()
         await self.transports.start(self.specs, self._on_message, self._on_transport_error)
         self.relay.start()
+        self.applications.start_requests()
         self._schedule_purge()
         self._sync_trunks()
         listening = " ".join(str(a) for a in self.transports.listen_addresses)
@@ -344,6 +351,8 @@ class Applications:
         )
         if self.runtime.voicemail is not None:  # message-waiting counts come from the boxes
             core.presence.counts = self.runtime.voicemail
+        self.originator = Originator(core.outbound, server.drive, self.services, server.directory)
+        self._poller: asyncio.Task[None] | None = None
 
     def start(self, call: AppCall, service: Service) -> None:
         live = LiveCall(call, self.server.core.apps, self.server.drive, self.services)
@@ -377,7 +386,90 @@ class Applications:
 
         self.server.drive(notify)
 
+    # ---- calls requested through the store (centralita ivr record-greeting) ----------------
+
+    def start_requests(self) -> None:
+        self._poller = asyncio.get_running_loop().create_task(self._poll_requests())
+
+    async def _poll_requests(self) -> None:
+        """Take the requests queued in the store; several workers may poll the same queue
+        (``take_pending`` hands each request to one of them)."""
+        store = self.server.store
+        while True:
+            try:
+                if store.shares_one_connection:  # in-memory SQLite: one thread only
+                    taken = store.call_requests.take_pending(5)
+                else:
+                    taken = await asyncio.to_thread(store.call_requests.take_pending, 5)
+            except Exception:
+                log.exception("reading the call requests failed")
+                taken = []
+            for request in taken:
+                self._run(self._serve_request(request))
+            await asyncio.sleep(REQUEST_POLL)  # polled: other processes fill the queue
+
+    async def _serve_request(self, request: CallRequest) -> None:
+        fields = {"request": request.id, "extension": request.extension}
+        log.info("call request", extra={"fields": {**fields, "action": request.action}})
+        try:
+            result = await self._record_greeting(request)
+        except asyncio.CancelledError:
+            self._finish(request, "error: the server stopped")
+            raise
+        except Exception as error:
+            log.exception("call request failed", extra={"fields": fields})
+            result = f"error: {error}"
+        log.info("call request done", extra={"fields": {**fields, "result": result}})
+        await asyncio.to_thread(self._finish, request, result)
+
+    def _finish(self, request: CallRequest, result: str) -> None:
+        try:
+            self.server.store.call_requests.finish(request.id, result)
+        except Exception:
+            log.exception("recording a call request's result failed")
+
+    async def _record_greeting(self, request: CallRequest) -> str:
+        """Call the extension and record the greeting of the IVR named in the request."""
+        if request.action != "record_greeting":
+            return f"error: unknown action {request.action!r}"
+        directory = self.server.directory
+        tenant = await asyncio.to_thread(self.server.store.tenants.get, request.tenant_id)
+        if tenant is None:
+            return "error: the tenant is gone"
+        env = TenantEnv(self.runtime, tenant, directory.dial_plan(tenant.id))
+        name = request.argument
+        if all(menu.name != name for menu in env.plan.ivrs):
+            return f"error: no IVR {name!r}"
+        who = Origination(
+            tenant.id,
+            tenant.name,
+            tenant.domain,
+            request.extension,
+            caller_name=f"IVR {name} greeting",
+            service="record_greeting",
+        )
+        saved = False
+
+        async def record(call: OriginatedCall) -> None:
+            nonlocal saved
+            try:
+                await greeting.record_greeting(call, env, name)
+            finally:
+                saved = any(
+                    step.get("node") == greeting.NODE and step.get("ending") == "save"
+                    for step in call.side.trace
+                )
+
+        status = await self.originator.originate(Planner(self.runtime, env), who, record)
+        if status is not DialStatus.ANSWERED:
+            return "not answered"
+        return "saved" if saved else "not saved"
+
     async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -15,6 +15,7 @@ import pytest
 
 from centralita import live_dial
 from centralita.calls.appcall import AppCall
+from centralita.calls.call import Party
 from centralita.calls.outbound import OutboundListener, OutboundTarget
 from centralita.live_dial import Dialler, PlannedLeg, status_of, summed
 from centralita.media.moh import MusicLibrary
@@ -118,7 +119,7 @@ class Planner:
     released: list[str] = field(default_factory=list)
 
     async def legs(
-        self, call: AppCall, target: DialTarget, caller_id: str | None
+        self, caller: Party, target: DialTarget, caller_id: str | None
     ) -> list[PlannedLeg] | DialStatus:
         if target.number in self.statuses:
             return self.statuses[target.number]
@@ -135,7 +136,7 @@ class Planner:
         extension = None if target.external else target.number
         return [PlannedLeg(invite, extension=extension)]
 
-    def occupy(self, call: AppCall, extension: str) -> Callable[[], None]:
+    def occupy(self, extension: str) -> Callable[[], None]:
         self.occupied.append(extension)
         return lambda: self.released.append(extension)
 
@@ -230,8 +231,10 @@ async def test_the_answering_phone_is_bridged_to_the_caller_both_ways(rig: Rig) 
     called_heard = dominant_frequency(_joined(called.ear.frames[-25:]))
     assert abs(caller_heard - 700.0) < 20
     assert abs(called_heard - 1100.0) < 20
+    assert not dial.leg.live.detect_inband  # key tones cross in the audio while bridged
     dial.outbound.far_end_hangs_up(called)
     result = await asyncio.wait_for(task, WAIT)
+    assert dial.leg.live.detect_inband
     assert result.status is DialStatus.ANSWERED
     assert result.answered_by == "102"
     assert result.talk_seconds > 0

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from centralita.store.call_records import CallRecordRepository
+from centralita.store.call_requests import CallRequestRepository
 from centralita.store.dialplans import DialPlanRepository
 from centralita.store.engine import create_store_engine, resolve_database_url
 from centralita.store.extensions import ExtensionRepository
@@ -22,7 +23,8 @@ from centralita.store.voicemail import VoicemailRepository
 
 class Store:
     """Repositories over one database: ``store.tenants``, ``.extensions``,
-    ``.registrations``, ``.call_records``, ``.voicemail`` and ``.dialplans``.
+    ``.registrations``, ``.call_records``, ``.voicemail``, ``.dialplans`` and
+    ``.call_requests``.
 
     Each repository call is one transaction, unless made inside :meth:`transaction`.
     Methods are synchronous: asyncio code calls them through ``asyncio.to_thread``.
@@ -38,6 +40,7 @@ class Store:
         self.call_records = CallRecordRepository(unit)
         self.voicemail = VoicemailRepository(unit)
         self.dialplans = DialPlanRepository(unit)
+        self.call_requests = CallRequestRepository(unit)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:

@@ -117,7 +117,7 @@ def test_upgrade_from_0005_keeps_extensions_and_registrations(database_url: str)
                     " 4102444800, 'abc', 1)"
                 )
             )
-        upgrade(engine)
+        upgrade(engine, "0006")
         with engine.connect() as connection:
             assert current_revision(connection) == "0006"
     finally:

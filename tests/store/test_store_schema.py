@@ -20,7 +20,7 @@ def test_migrations_build_exactly_the_models_schema(store: Store) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert current_revision(connection) == head_revision() == "0006"
+        assert current_revision(connection) == head_revision() == "0007"
     tables = set(inspect(store.engine).get_table_names())
     assert {"tenants", "extensions", "registrations", "call_records"} <= tables
 
