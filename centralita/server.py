@@ -9,52 +9,36 @@ earliest deadline of any layer (the aioquic driver pattern).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from centralita import logs
-from centralita.calls.appcall import AppCall
+from centralita.applications import Applications
 from centralita.calls.media import MediaSession, Side
 from centralita.carriers.trunks import literal_resolver
 from centralita.config.apply import apply as apply_tenants
 from centralita.config.serve import ServeOptions
 from centralita.core import CoreSettings, UserAgentCore
-from centralita.directory import Directory, TenantEntry
-from centralita.live import LiveCall, MediaServices, run_service
-from centralita.live_dial import Dialler
-from centralita.media.conference import ConferenceRooms
-from centralita.media.moh import MusicLibrary
+from centralita.directory import Directory
 from centralita.media.ports import RtpPortPool
-from centralita.media.prompts import PromptLibrary
 from centralita.media.recording import RelayRecording
 from centralita.media.relay import MediaRelay
-from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.media.session import RelaySession
 from centralita.media.transform import MediaPlan
-from centralita.notify.mail import SmtpMailer
-from centralita.originate import OriginatedCall, Origination, Originator
 from centralita.records.writer import CallLogWriter
 from centralita.registrar.registrar import RegistrarPolicy
-from centralita.routing import greeting
-from centralita.routing.context import DialStatus
-from centralita.routing.services import Service
-from centralita.runtime import FlowStart, Planner, Runtime, TenantEnv, pretend_time, run_flow
-from centralita.runtime_voicemail import VoicemailService
 from centralita.sip.address import Address
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import parse_message
 from centralita.sip.rejection import stateless_rejection
 from centralita.sip.transaction import TransactionLayer
 from centralita.store import Store
-from centralita.store.call_requests import CallRequest
 from centralita.transport import ListenSpec, SipTransports, TransportOptions
 from centralita.transport.loop import event_loop_factory
 
@@ -62,7 +46,6 @@ log = logging.getLogger("centralita.server")
 trace = logging.getLogger("centralita.sip.trace")
 
 PURGE_INTERVAL = 60.0
-REQUEST_POLL = 1.0  # seconds between looks at the call-request queue
 
 
 class RelayedMedia:
@@ -315,164 +298,6 @@ class SipServer:
         deadline = time.monotonic() + patience
         while not trunks.idle and time.monotonic() < deadline:
             await asyncio.sleep(0.05)  # polled: the answers arrive through the transports
-
-
-class Applications:
-    """Runs the asyncio side of calls the PBX answers itself (the core's ApplicationRunner)."""
-
-    def __init__(self, server: SipServer, options: ServeOptions) -> None:
-        self.server = server
-        data_dir = Path(options.data_dir)
-        self.services = MediaServices(
-            endpoints=lambda: MediaEndpoint(server.relay.ports.allocate()),
-            prompts=PromptLibrary(data_dir / "prompts", tenant_dir=data_dir / "tenants"),
-            music=MusicLibrary(data_dir / "tenants"),
-            rooms=ConferenceRooms(time.monotonic),
-            media_ip=lambda call: server.core.b2bua.media_ip(call.peer),
-            recordings=data_dir / "recordings",
-            clock=time.monotonic,
-        )
-        self.tasks: set[asyncio.Task[None]] = set()
-
-        core = server.core
-        self.runtime = Runtime(
-            directory=server.directory,
-            is_busy=core.b2bua.is_busy,
-            occupy=self._occupy,
-            media_ip=core.b2bua.media_ip,
-            data_dir=data_dir,
-            voicemail=VoicemailService(
-                server.store,
-                data_dir,
-                None if options.smtp is None else SmtpMailer(options.smtp),
-                self._mailbox_changed,
-            ),
-            pretend=pretend_time(options.pretend_time),
-        )
-        if self.runtime.voicemail is not None:  # message-waiting counts come from the boxes
-            core.presence.counts = self.runtime.voicemail
-        self.originator = Originator(core.outbound, server.drive, self.services, server.directory)
-        self._poller: asyncio.Task[None] | None = None
-
-    def start(self, call: AppCall, service: Service) -> None:
-        live = LiveCall(call, self.server.core.apps, self.server.drive, self.services)
-        self._run(run_service(live, service))
-
-    def start_flow(self, call: AppCall, tenant: TenantEntry, start: FlowStart) -> None:
-        """A call for the dial plan: its plan, its RoutingEnv, and a dial verb."""
-        env = TenantEnv(self.runtime, tenant, self.server.directory.dial_plan(tenant.id))
-        live = LiveCall(call, self.server.core.apps, self.server.drive, self.services)
-        live.country = env.plan.country or "US"
-        live.dialler = Dialler(live, self.server.core.outbound, Planner(self.runtime, env))
-        self._run(run_flow(live, env, start))
-
-    def _run(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def _occupy(self, tenant_id: int, extension: str, delta: int) -> None:
-        busy = self.server.core.b2bua.busy
-        busy[(tenant_id, extension)] += delta
-        if busy[(tenant_id, extension)] <= 0:
-            del busy[(tenant_id, extension)]
-
-    def _mailbox_changed(self, tenant_id: int, box: str) -> None:
-        """Message-waiting indication (RFC 3842) to the box's subscribed phones."""
-        presence = self.server.core.presence
-
-        def notify(now: float) -> None:
-            presence.notify_changed(tenant_id, box, now=now)
-
-        self.server.drive(notify)
-
-    # ---- calls requested through the store (centralita ivr record-greeting) ----------------
-
-    def start_requests(self) -> None:
-        self._poller = asyncio.get_running_loop().create_task(self._poll_requests())
-
-    async def _poll_requests(self) -> None:
-        """Take the requests queued in the store; several workers may poll the same queue
-        (``take_pending`` hands each request to one of them)."""
-        store = self.server.store
-        while True:
-            try:
-                if store.shares_one_connection:  # in-memory SQLite: one thread only
-                    taken = store.call_requests.take_pending(5)
-                else:
-                    taken = await asyncio.to_thread(store.call_requests.take_pending, 5)
-            except Exception:
-                log.exception("reading the call requests failed")
-                taken = []
-            for request in taken:
-                self._run(self._serve_request(request))
-            await asyncio.sleep(REQUEST_POLL)  # polled: other processes fill the queue
-
-    async def _serve_request(self, request: CallRequest) -> None:
-        fields = {"request": request.id, "extension": request.extension}
-        log.info("call request", extra={"fields": {**fields, "action": request.action}})
-        try:
-            result = await self._record_greeting(request)
-        except asyncio.CancelledError:
-            self._finish(request, "error: the server stopped")
-            raise
-        except Exception as error:
-            log.exception("call request failed", extra={"fields": fields})
-            result = f"error: {error}"
-        log.info("call request done", extra={"fields": {**fields, "result": result}})
-        await asyncio.to_thread(self._finish, request, result)
-
-    def _finish(self, request: CallRequest, result: str) -> None:
-        try:
-            self.server.store.call_requests.finish(request.id, result)
-        except Exception:
-            log.exception("recording a call request's result failed")
-
-    async def _record_greeting(self, request: CallRequest) -> str:
-        """Call the extension and record the greeting of the IVR named in the request."""
-        if request.action != "record_greeting":
-            return f"error: unknown action {request.action!r}"
-        directory = self.server.directory
-        tenant = await asyncio.to_thread(self.server.store.tenants.get, request.tenant_id)
-        if tenant is None:
-            return "error: the tenant is gone"
-        env = TenantEnv(self.runtime, tenant, directory.dial_plan(tenant.id))
-        name = request.argument
-        if all(menu.name != name for menu in env.plan.ivrs):
-            return f"error: no IVR {name!r}"
-        who = Origination(
-            tenant.id,
-            tenant.name,
-            tenant.domain,
-            request.extension,
-            caller_name=f"IVR {name} greeting",
-            service="record_greeting",
-        )
-        saved = False
-
-        async def record(call: OriginatedCall) -> None:
-            nonlocal saved
-            try:
-                await greeting.record_greeting(call, env, name)
-            finally:
-                saved = any(
-                    step.get("node") == greeting.NODE and step.get("ending") == "save"
-                    for step in call.side.trace
-                )
-
-        status = await self.originator.originate(Planner(self.runtime, env), who, record)
-        if status is not DialStatus.ANSWERED:
-            return "not answered"
-        return "saved" if saved else "not saved"
-
-    async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _resolve(host: str, port: int, transport: str) -> Address | None:

@@ -10,15 +10,34 @@ FakeCall
   CallerHungUp) or a :class:`Leg` (a status with talk time). A dial's result sums its
   targets as DialResult says: answered if any answered (the first in order took the call),
   else busy, else no answer, else unreachable, rejected, failed.
-- Keys are scripted: ``call.press("1")``, ``call.press("101#")`` (one key per character)
-  and ``call.press(PAUSE)`` (the caller presses nothing: one ``collect_digits`` times out).
-  ``play(..., interrupt_on=...)`` returns the next key when it is one of ``interrupt_on``
-  (else the key stays queued: type-ahead, as LiveCall does); ``collect_digits`` takes keys
-  until the terminator, ``max_digits``, or a PAUSE / no more keys (the timeout).
-- Everything is recorded: :attr:`verbs` (every verb in order with its arguments), and by
-  kind :attr:`dials`, :attr:`plays`, :attr:`notes`, :attr:`rows` (each extension's last
-  status and answered_by), :attr:`status_log`, :attr:`rejected`, :attr:`hung_up`.
-  :meth:`steps` renders the notes like resolve's Step strings.
+- Keys are scripted: ``call.press("1")``, ``call.press("101#")`` (one key per character;
+  :data:`TIMEOUT` ``","`` in a string, or :data:`PAUSE` on its own, is a pause: one wait for a
+  key times out; :data:`FINISH` ``"~"`` lets the next interruptible prompt play to its end).
+  Pressed keys are queued (type-ahead, as LiveCall does): ``play(..., interrupt_on=...)``
+  returns the first queued key when it is one of ``interrupt_on`` (else it stays queued);
+  ``collect_digits`` takes keys until the terminator, ``max_digits``, or a pause.
+  Keys may also come at given moments: ``press_during("welcome", "1", "", None)`` presses
+  ``1`` during the first playback of prompt (or file name) ``welcome``, nothing during the
+  second, and hangs up during the third (:data:`RECORDING` names a file this call recorded,
+  played back); ``press_when_asked("2", "", None)`` presses ``2`` the first time
+  ``collect_digits`` waits with no key queued, nothing the second time (it times out), and
+  hangs up the third. Once these run out a wait times out, or with
+  ``hangs_up_when_out_of_keys=True`` the caller hangs up.
+- Recordings are scripted: ``call.script_recording(Take(4.2, "dtmf"), Take(ended_by=
+  "hangup"))``; each ``record`` writes its take to the path (``audio`` bytes, or that many
+  seconds of silence as a WAV) and returns it; a take ended by ``"hangup"`` ends the call.
+  Without takes, ``record`` writes ``record_seconds`` of silence ended by
+  ``record_ended_by``.
+- Optional checks of what is played: ``known_prompts`` (prompt names that exist) and
+  ``check_files`` (a file played must exist); either fails with AssertionError.
+- Everything is recorded: :attr:`verbs` (every verb in order with its arguments; :meth:`calls`
+  gives one verb's), and by kind :attr:`dials`, :attr:`plays`, :attr:`played` (one
+  :class:`Playback` per item played, with the key that interrupted it and a file's bytes as
+  they were then), :attr:`waited` (the timeout of each wait for a key), :attr:`transcript`
+  (what the caller went through, one line a verb: ``"play a,b"``, ``"keys 1234"``,
+  ``"record dtmf"``, ...), :attr:`notes`, :attr:`rows` (each extension's last status and
+  answered_by), :attr:`status_log`, :attr:`rejected`, :attr:`hung_up`. :meth:`steps`
+  renders the notes like resolve's Step strings.
 - As on a live call: media verbs need an answered call (RuntimeError otherwise); once the
   call has ended (hangup, reject, the caller hanging up) every verb but note/status_for
   raises CallerHungUp; verbs that last as long as the call (music_on_hold, echo,
@@ -30,9 +49,15 @@ FakeEnv
 -------
 Plain attributes tests set: ``clock`` (the aware instant :meth:`now` returns),
 ``provisioned``, ``registered``, ``busy``, ``in_dnd``, ``overrides`` (forwarding set from
-the phone), ``company``, ``names``, ``media_dir``; voicemail boxes are kept in memory
-(:attr:`boxes`) and e-mails in :attr:`emails`. By default every extension of the plan is
-provisioned and registered, and the company number is the plan's first virtual number.
+the phone), ``company``, ``names``, ``media_dir`` (and ``recordings_dir``, by default
+``media_dir/recordings``); voicemail boxes are kept in memory (:attr:`boxes`; a filed
+recording is moved to ``media_dir/boxes/<box>/<id>.wav``, :meth:`add_voicemail` puts one
+there beforehand) and e-mails in :attr:`emails` (``email_error`` makes sending fail after
+it is written down; ``release_email``, an asyncio.Event, holds it until set). What changed
+is in :attr:`changes`, and every RoutingEnv method called, with its arguments, in
+:attr:`journal` (pass ``journal=call.verbs`` to see it in order with the call's verbs). By
+default every extension of the plan is provisioned and registered, and the company number
+is the plan's first virtual number.
 
 Also: :class:`FakeFeatures` (stand-in IVR / voicemail / conference features for tests of
 :mod:`centralita.routing.flow`), :func:`acme_plan` (the issue's example plan) and
@@ -41,22 +66,15 @@ Also: :class:`FakeFeatures` (stand-in IVR / voicemail / conference features for 
 
 from __future__ import annotations
 
-import dataclasses
-import wave
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from centralita.config import load_tenants
 from centralita.config.dialplan import (
-    ConferenceConfig,
-    DestinationModel,
     DialPlan,
-    IvrConfig,
-    ToVoicemail,
 )
 from centralita.routing.context import (
     CallContext,
@@ -69,12 +87,15 @@ from centralita.routing.context import (
     RoomFull,
 )
 from centralita.routing.env import RoutingEnv
-from centralita.routing.flow import Features, Goto
-from centralita.store.voicemail import VoicemailMessage
+from tests.routing.fake_env import DEFAULT_NOW, FakeEnv, FakeFeatures, Verb, write_silence
+
+__all__ = ["DEFAULT_NOW", "FakeCall", "FakeEnv", "FakeFeatures", "Verb"]
 
 ACME = Path(__file__).parents[1] / "vectors" / "config" / "dialplan_acme.yaml"
 PAUSE = ""  # a scripted "key" meaning: the caller presses nothing (one timeout)
-DEFAULT_NOW = datetime(2026, 12, 22, 9, 30, tzinfo=UTC)  # a Tuesday, 10:30 in Madrid
+TIMEOUT = ","  # the same pause, inside a string of keys
+FINISH = "~"  # a scripted "key": the next interruptible prompt plays to its end
+RECORDING = "<recording>"  # for press_during: a file this call recorded, played back
 
 _SUMMARY_ORDER = (
     DialStatus.ANSWERED,
@@ -106,9 +127,23 @@ Outcome = DialStatus | Leg | _HangsUp
 
 
 @dataclass(frozen=True, slots=True)
-class Verb:
-    name: str
-    args: dict[str, Any]
+class Take:
+    """A scripted recording: what ``record`` writes and how it ended."""
+
+    seconds: float = 3.0
+    ended_by: str = "dtmf"
+    audio: bytes | None = None  # the file's bytes; None: ``seconds`` of silence as a WAV
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    """One item of a ``play``: ``label`` is a prompt's name, a file's name or "samples";
+    ``content`` a file's bytes as they were when played (None if not a readable file)."""
+
+    what: Playable
+    label: str
+    interrupted_by: str
+    content: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +185,9 @@ class FakeCall:
         record_seconds: float = 3.0,
         record_ended_by: str = "dtmf",
         full_rooms: Iterable[str] = (),
+        hangs_up_when_out_of_keys: bool = False,
+        known_prompts: Collection[str] | None = None,
+        check_files: bool = False,
     ) -> None:
         self.caller = caller
         self.caller_name = caller_name
@@ -160,9 +198,14 @@ class FakeCall:
         self.record_seconds = record_seconds
         self.record_ended_by = record_ended_by
         self.full_rooms = set(full_rooms)
+        self.known_prompts = known_prompts
+        self.check_files = check_files
         self.verbs: list[Verb] = []
         self.dials: list[Dial] = []
         self.plays: list[Playable | list[Playable]] = []
+        self.played: list[Playback] = []
+        self.waited: list[float] = []
+        self.transcript: list[str] = []
         self.notes: list[dict[str, Any]] = []
         self.rows: dict[str, tuple[str, str | None]] = {}
         self.status_log: list[tuple[str, str, str | None]] = []
@@ -170,6 +213,11 @@ class FakeCall:
         self.hung_up = False
         self.caller_left = False
         self.keys: deque[str] = deque()
+        self.waits: list[str | None] = []  # what press_when_asked scripted, still to come
+        self._silence: str | None = None if hangs_up_when_out_of_keys else ""
+        self._during: dict[str, list[str | None]] = {}
+        self._takes: deque[Take] = deque()
+        self._recorded: set[Path] = set()
         self._answered = answered
         self._scripts: dict[str, list[Outcome]] = {}
         self._hang_ups: dict[str, int] = {}
@@ -183,7 +231,22 @@ class FakeCall:
 
     def press(self, *keys: str) -> FakeCall:
         for item in keys:
-            self.keys.extend(item if item else [PAUSE])
+            self.keys.extend(_keys(item) if item else [PAUSE])
+        return self
+
+    def press_during(self, label: str, *presses: str | None) -> FakeCall:
+        """Keys pressed during each playback of ``label`` ("" none; None: hangs up)."""
+        self._during.setdefault(label, []).extend(presses)
+        return self
+
+    def press_when_asked(self, *presses: str | None) -> FakeCall:
+        """Keys pressed each time collect_digits waits with none queued ("" none: the wait
+        times out; None: the caller hangs up)."""
+        self.waits.extend(presses)
+        return self
+
+    def script_recording(self, *takes: Take) -> FakeCall:
+        self._takes.extend(takes)
         return self
 
     def hang_up_during(self, verb: str, nth: int = 1) -> FakeCall:
@@ -199,6 +262,10 @@ class FakeCall:
 
     def verb_names(self) -> list[str]:
         return [verb.name for verb in self.verbs]
+
+    def calls(self, name: str) -> list[dict[str, Any]]:
+        """The arguments of every call of verb ``name``, in order."""
+        return [verb.args for verb in self.verbs if verb.name == name]
 
     def dialled(self) -> list[list[str]]:
         """The numbers of each dial, in order."""
@@ -219,6 +286,7 @@ class FakeCall:
 
     async def ring(self) -> None:
         self._enter("ring")
+        self.transcript.append("ring")
 
     async def dial(
         self,
@@ -231,6 +299,7 @@ class FakeCall:
         self._enter(
             "dial", targets=list(targets), timeout=timeout, caller_id=caller_id, music=music
         )
+        self.transcript.append("dial " + ",".join(target.number for target in targets))
         outcomes = [(target.number, self._next_outcome(target.number)) for target in targets]
         if any(isinstance(outcome, _HangsUp) for _, outcome in outcomes):
             self.dials.append(Dial(tuple(targets), timeout, caller_id, music, None))
@@ -244,10 +313,12 @@ class FakeCall:
 
     async def answer(self) -> None:
         self._enter("answer")
+        self.transcript.append("answer")
         self._answered = True
 
     async def hangup(self) -> None:
         self.verbs.append(Verb("hangup", {}))
+        self.transcript.append("hangup")
         self.hung_up = True
 
     async def reject(self, status: int, reason: str | None = None) -> None:
@@ -258,13 +329,24 @@ class FakeCall:
             raise RuntimeError("reject() is for unanswered calls")
         if not 400 <= status <= 699:
             raise ValueError(f"{status} is not a final error response")
+        self.transcript.append(f"reject {status}")
         self.rejected = status
 
     async def play(self, what: Playable | list[Playable], *, interrupt_on: str = "") -> str:
         self._enter("play", what=what, interrupt_on=interrupt_on, media=True)
         self.plays.append(what)
-        if interrupt_on and self.keys and self.keys[0] and self.keys[0] in interrupt_on:
-            return self.keys.popleft()
+        items = what if isinstance(what, list) else [what]
+        self.transcript.append("play " + ",".join(self._checked(item) for item in items))
+        to_the_end = bool(interrupt_on) and bool(self.keys) and self.keys[0] == FINISH
+        if to_the_end:
+            self.keys.popleft()
+        for item in items:
+            label = _label(item)
+            self._keys_during(RECORDING if self._recorded_here(item) else label)
+            key = "" if to_the_end else self._barge_in(interrupt_on)
+            self.played.append(Playback(item, label, key, _content(item)))
+            if key:
+                return key
         return ""
 
     async def collect_digits(
@@ -288,19 +370,19 @@ class FakeCall:
         if terminator and first_digit == terminator:
             return ""
         digits = first_digit
+        wait = timeout if not digits else (inter_digit_timeout or timeout)
         while len(digits) < max_digits:
-            if not self.keys or self.keys[0] == PAUSE:
-                if self.keys:
-                    self.keys.popleft()
-                break
-            key = self.keys.popleft()
-            if key == terminator:
+            key = self._next_key(wait)
+            if key is None or key == terminator:
                 break
             digits += key
+            wait = inter_digit_timeout or timeout
+        self.transcript.append(f"keys {digits}")
         return digits
 
     async def say_number(self, number: int, language: str | None = None) -> str:
         self._enter("say_number", number=number, language=language, media=True)
+        self.transcript.append(f"say {number}")
         return ""
 
     async def record(
@@ -314,16 +396,30 @@ class FakeCall:
             beep=beep,
             media=True,
         )
-        seconds = min(self.record_seconds, max_seconds)
-        _write_silence(path, seconds)
-        return Recording(path, seconds, self.record_ended_by)
+        take = (
+            self._takes.popleft()
+            if self._takes
+            else Take(min(self.record_seconds, max_seconds), self.record_ended_by)
+        )
+        if take.audio is None:
+            write_silence(path, take.seconds)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(take.audio)
+        self._recorded.add(path)
+        self.transcript.append(f"record {take.ended_by}")
+        if take.ended_by == "hangup":
+            self.caller_left = True
+        return Recording(path, take.seconds, take.ended_by)
 
     async def music_on_hold(self, music_class: str = "default") -> None:
         self._enter("music_on_hold", music_class=music_class, media=True)
+        self.transcript.append(f"music {music_class}")
         self._until_caller_leaves()
 
     async def echo(self) -> None:
         self._enter("echo", media=True)
+        self.transcript.append("echo")
         self._until_caller_leaves()
 
     async def join_conference(
@@ -348,6 +444,7 @@ class FakeCall:
             record=record,
             media=True,
         )
+        self.transcript.append(f"join {room}")
         if room in self.full_rooms:
             raise RoomFull(room)
         self._until_caller_leaves()
@@ -380,9 +477,70 @@ class FakeCall:
             return self.default_dial
         return script.pop(0) if len(script) > 1 else script[0]
 
+    def _checked(self, item: Playable) -> str:
+        """How the transcript shows ``item``, once the optional checks have passed."""
+        if isinstance(item, str):
+            if self.known_prompts is not None and item not in self.known_prompts:
+                raise AssertionError(f"no such prompt {item!r}")
+            return item
+        if isinstance(item, Path):
+            if self.check_files and not item.is_file():
+                raise AssertionError(f"playing a missing file {item}")
+            return f"file:{item.name}"
+        return "samples"
+
+    def _recorded_here(self, item: Playable) -> bool:
+        return isinstance(item, Path) and item in self._recorded and RECORDING in self._during
+
+    def _keys_during(self, label: str) -> None:
+        presses = self._during.get(label)
+        self._press(presses.pop(0) if presses else "")
+
+    def _press(self, press: str | None) -> None:
+        if press is None:
+            self.transcript.append("caller hangs up")
+            self._until_caller_leaves()
+        else:
+            self.keys.extend(_keys(press))
+
+    def _barge_in(self, interrupt_on: str) -> str:
+        if interrupt_on and self.keys and self.keys[0] and self.keys[0] in interrupt_on:
+            return self.keys.popleft()
+        return ""
+
+    def _next_key(self, wait: float) -> str | None:
+        """The next key within ``wait`` seconds; None when the wait times out."""
+        if not self.keys:
+            self.waited.append(wait)
+            self._press(self.waits.pop(0) if self.waits else self._silence)
+            if not self.keys:
+                return None
+        key = self.keys.popleft()
+        if key == FINISH:
+            raise AssertionError("FINISH is scripted where keys are collected, not played")
+        if key == PAUSE:
+            self.waited.append(wait)
+            return None
+        return key
+
     def _until_caller_leaves(self) -> None:
         self.caller_left = True
         raise CallerHungUp()
+
+
+def _keys(text: str) -> list[str]:
+    """A string of scripted keys, one per character, TIMEOUT standing for a PAUSE."""
+    return [PAUSE if key == TIMEOUT else key for key in text]
+
+
+def _label(item: Playable) -> str:
+    if isinstance(item, str):
+        return item
+    return item.name if isinstance(item, Path) else "samples"
+
+
+def _content(item: Playable) -> bytes | None:
+    return item.read_bytes() if isinstance(item, Path) and item.is_file() else None
 
 
 def _summary(outcomes: list[tuple[str, Outcome]]) -> DialResult:
@@ -409,166 +567,6 @@ def _step_text(note: dict[str, Any]) -> str:
     if note.get("then"):
         text += f" → {note['then']}"
     return text
-
-
-def _write_silence(path: Path, seconds: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(seconds * 8000))
-
-
-class FakeEnv:
-    """A RoutingEnv over plain attributes (see the module docstring)."""
-
-    def __init__(
-        self,
-        plan: DialPlan | None = None,
-        *,
-        now: datetime = DEFAULT_NOW,
-        provisioned: Iterable[str] | None = None,
-        registered: Iterable[str] | None = None,
-        busy: Iterable[str] = (),
-        dnd: Iterable[str] = (),
-        overrides: dict[str, str] | None = None,
-        company: str | None = None,
-        names: dict[str, str] | None = None,
-        media_dir: Path = Path("media"),
-        tenant_id: int = 1,
-        tenant_name: str = "acme",
-        domain: str = "acme.test",
-    ) -> None:
-        self.plan = plan if plan is not None else DialPlan()
-        self.tenant_id = tenant_id
-        self.tenant_name = tenant_name
-        self.domain = domain
-        if now.tzinfo is None:
-            raise ValueError("FakeEnv needs an aware instant")
-        self.clock = now
-        numbers = [ext.number for ext in self.plan.extensions]
-        self.provisioned = set(numbers if provisioned is None else provisioned)
-        self.registered = set(self.provisioned if registered is None else registered)
-        self.busy = set(busy)
-        self.in_dnd = set(dnd)
-        self.overrides = dict(overrides or {})
-        first = self.plan.numbers[0].number if self.plan.numbers else None
-        self.company = company if company is not None else first
-        self.names = dict(names or {})
-        self.media_dir = media_dir
-        self.boxes: dict[str, list[VoicemailMessage]] = {}
-        self.emails: list[tuple[VoicemailMessage, list[str]]] = []
-        self.changes: list[tuple[str, str, object]] = []  # ("dnd" | "forward", number, value)
-
-    def now(self) -> datetime:
-        return self.clock
-
-    def extension_exists(self, number: str) -> bool:
-        return number in self.provisioned
-
-    def extension_name(self, number: str) -> str:
-        return self.names.get(number, "")
-
-    def is_registered(self, number: str) -> bool:
-        return number in self.registered
-
-    def is_busy(self, number: str) -> bool:
-        return number in self.busy
-
-    def dnd(self, number: str) -> bool:
-        return number in self.in_dnd
-
-    async def set_dnd(self, number: str, on: bool) -> None:
-        self.changes.append(("dnd", number, on))
-        (self.in_dnd.add if on else self.in_dnd.discard)(number)
-
-    def forward_override(self, number: str) -> str | None:
-        return self.overrides.get(number)
-
-    async def set_forward_override(self, number: str, target: str | None) -> None:
-        self.changes.append(("forward", number, target))
-        if target is None:
-            self.overrides.pop(number, None)
-        else:
-            self.overrides[number] = target
-
-    def company_number(self) -> str | None:
-        return self.company
-
-    def media_path(self, relative: str) -> Path:
-        root = self.media_dir.resolve()
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root):
-            raise ValueError(f"{relative!r} is outside the tenant's media folder")
-        return path
-
-    def recording_path(self, kind: str, name: str) -> Path:
-        return self.media_dir / "recordings" / kind / f"{name}.wav"
-
-    async def voicemail_filed(
-        self, box: str, recording: Path, *, caller: str, caller_name: str, duration: float
-    ) -> VoicemailMessage:
-        messages = self.boxes.setdefault(box, [])
-        message = VoicemailMessage(
-            id=f"{box}-{len(messages) + 1}",
-            tenant_id=self.tenant_id,
-            box=box,
-            caller=caller,
-            received_at=self.clock,
-            duration=duration,
-            path=str(recording),
-            caller_name=caller_name or None,
-        )
-        messages.append(message)
-        return message
-
-    async def voicemail_messages(self, box: str) -> list[VoicemailMessage]:
-        return [m for m in self.boxes.get(box, []) if not m.deleted]
-
-    async def voicemail_mark_heard(self, message_id: str) -> None:
-        self._update(message_id, heard=True)
-
-    async def voicemail_delete(self, message_id: str) -> None:
-        self._update(message_id, deleted=True)
-
-    async def email_voicemail(self, message: VoicemailMessage, recipients: list[str]) -> None:
-        self.emails.append((message, list(recipients)))
-
-    def _update(self, message_id: str, **changes: Any) -> None:
-        for messages in self.boxes.values():
-            for i, message in enumerate(messages):
-                if message.id == message_id:
-                    messages[i] = dataclasses.replace(message, **changes)
-                    return
-        raise KeyError(message_id)
-
-
-class FakeFeatures:
-    """Stand-ins for the IVR, voicemail and conference features, for tests of the walk.
-    Each visit is recorded in :attr:`visits` (``("ivr", "main")``, ``("voicemail", "101")``);
-    ``ivr_choices[name]`` lists, visit by visit, where the menu sends the call (None: it
-    ends the call itself; a missing or exhausted list: its ``after_loops``)."""
-
-    def __init__(self, ivr_choices: dict[str, list[DestinationModel | None]] | None = None) -> None:
-        self.visits: list[tuple[str, str]] = []
-        self.ivr_choices = {name: list(c) for name, c in (ivr_choices or {}).items()}
-
-    def features(self) -> Features:
-        return Features(ivr=self.ivr, voicemail=self.voicemail, conference=self.conference)
-
-    async def ivr(self, call: CallContext, env: RoutingEnv, ivr: IvrConfig, goto: Goto) -> None:
-        self.visits.append(("ivr", ivr.name))
-        choices = self.ivr_choices.get(ivr.name)
-        choice = choices.pop(0) if choices else ivr.after_loops
-        if choice is not None:
-            await goto(choice)
-
-    async def voicemail(self, call: CallContext, env: RoutingEnv, box: ToVoicemail) -> None:
-        self.visits.append(("voicemail", box.voicemail))
-
-    async def conference(self, call: CallContext, env: RoutingEnv, room: ConferenceConfig) -> None:
-        self.visits.append(("conference", room.name))
 
 
 def conforms(call: FakeCall, env: FakeEnv) -> tuple[CallContext, RoutingEnv]:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 import centralita.routing
 from centralita.config.dialplan import DialPlan, FeatureCodes
-from centralita.routing.context import CallContext, CallerHungUp, Playable
-from centralita.routing.env import RoutingEnv
+from centralita.routing.context import CallerHungUp, Playable
 from centralita.routing.feature_codes import (
     FORWARD_ATTEMPTS,
     FeatureCode,
@@ -23,6 +21,7 @@ from centralita.routing.feature_codes import (
     forward_target,
     run,
 )
+from tests.routing.fakes import FakeCall, FakeEnv
 
 PLAN = DialPlan.model_validate(
     {
@@ -35,103 +34,49 @@ PLAN = DialPlan.model_validate(
 )
 
 
-class FakeCall:
-    """A CallContext that records what the feature did, in order, in ``log`` (shared with
-    the environment, so the order of settings and prompts can be checked). ``keys``: what
-    each collect_digits returns in turn; running out means the caller hung up."""
-
-    def __init__(self, log: list[tuple[Any, ...]], caller: str = "101") -> None:
-        self.log = log
-        self.caller = caller
-        self.caller_name = "Alice"
-        self.tenant = "acme"
-        self.service = ""
-        self.language = "en"
-        self.keys: list[str] = []
-        self.notes: list[dict[str, Any]] = []
-        self._answered = False
-
-    @property
-    def answered(self) -> bool:
-        return self._answered
-
-    async def answer(self) -> None:
-        if not self._answered:
-            self.log.append(("answer",))
-        self._answered = True
-
-    async def hangup(self) -> None:
-        self.log.append(("hangup",))
-
-    async def play(self, what: Playable | Sequence[Playable], *, interrupt_on: str = "") -> str:
-        assert self._answered, "a feature must answer before it plays"
-        items = list(what) if isinstance(what, list) else [what]
-        self.log.append(("play", items, interrupt_on))
-        return ""
-
-    async def collect_digits(
-        self,
-        max_digits: int,
-        timeout: float,
-        *,
-        terminator: str = "#",
-        first_digit: str = "",
-        inter_digit_timeout: float | None = None,
-    ) -> str:
-        if not self.keys:
-            raise CallerHungUp()
-        self.log.append(("collect", max_digits))
-        return first_digit + self.keys.pop(0)
-
-    def note(self, **fields: Any) -> None:
-        self.notes.append(fields)
+def fakes(caller: str = "101") -> tuple[FakeCall, FakeEnv]:
+    """A call from ``caller`` and the PBX, which writes what it changed among the call's
+    verbs (so that the order of settings and prompts can be checked). Keys the caller is
+    to type are pressed with ``call.press``; running out of them means the caller hung up."""
+    call = FakeCall(caller=caller, caller_name="Alice", service="", hangs_up_when_out_of_keys=True)
+    env = FakeEnv(PLAN, now=datetime(2026, 12, 1, 10, 0, tzinfo=UTC), journal=call.verbs)
+    return call, env
 
 
-class FakeEnv:
-    def __init__(self, log: list[tuple[Any, ...]], plan: DialPlan = PLAN) -> None:
-        self.log = log
-        self.plan = plan
-        self.tenant_id = 1
-        self.tenant_name = "acme"
-        self.domain = "acme.test"
-        self.extensions = {e.number for e in plan.extensions}
-        self.dnd_on: dict[str, bool] = {}
-        self.forwards: dict[str, str | None] = {}
-
-    def now(self) -> datetime:
-        return datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-
-    def extension_exists(self, number: str) -> bool:
-        return number in self.extensions
-
-    def dnd(self, number: str) -> bool:
-        return self.dnd_on.get(number, False)
-
-    async def set_dnd(self, number: str, on: bool) -> None:
-        self.log.append(("set_dnd", number, on))
-        self.dnd_on[number] = on
-
-    def forward_override(self, number: str) -> str | None:
-        return self.forwards.get(number)
-
-    async def set_forward_override(self, number: str, target: str | None) -> None:
-        self.log.append(("set_forward", number, target))
-        self.forwards[number] = target
-
-
-def fakes(caller: str = "101") -> tuple[FakeCall, FakeEnv, list[tuple[Any, ...]]]:
-    log: list[tuple[Any, ...]] = []
-    return FakeCall(log, caller), FakeEnv(log), log
+def log(call: FakeCall) -> list[tuple[Any, ...]]:
+    """What the feature did, in order: answering (when it answered), prompts, collecting
+    digits, hanging up, and the settings changed."""
+    entries: list[tuple[Any, ...]] = []
+    answered = False
+    for verb in call.verbs:
+        args = verb.args
+        if verb.name == "answer" and not answered:
+            entries.append(("answer",))
+            answered = True
+        elif verb.name == "hangup":
+            entries.append(("hangup",))
+        elif verb.name == "play":
+            what = args["what"]
+            entries.append(
+                ("play", list(what) if isinstance(what, list) else [what], args["interrupt_on"])
+            )
+        elif verb.name == "collect_digits":
+            entries.append(("collect", args["max_digits"]))
+        elif verb.name == "set_dnd":
+            entries.append(("set_dnd", args["number"], args["on"]))
+        elif verb.name == "set_forward_override":
+            entries.append(("set_forward", args["number"], args["target"]))
+    return entries
 
 
 async def dial(call: FakeCall, env: FakeEnv, dialled: str) -> None:
     feature = feature_for(dialled, env.plan.feature_codes)
     assert feature is not None, dialled
-    await run(cast(CallContext, call), cast(RoutingEnv, env), feature)
+    await run(call, env, feature)
 
 
-def plays(log: list[tuple[Any, ...]]) -> list[list[Playable]]:
-    return [entry[1] for entry in log if entry[0] == "play"]
+def plays(call: FakeCall) -> list[list[Playable]]:
+    return [entry[1] for entry in log(call) if entry[0] == "play"]
 
 
 # ---------------------------------------------------------------- recognising codes
@@ -229,27 +174,32 @@ def test_without_a_country_only_international_numbers() -> None:
 
 
 async def test_dnd_on_sets_then_confirms_and_hangs_up() -> None:
-    call, env, log = fakes()
+    call, env = fakes()
     await dial(call, env, "*78")
     assert env.dnd("101") is True
-    assert log == [("set_dnd", "101", True), ("answer",), ("play", ["dnd_on"], ""), ("hangup",)]
+    assert log(call) == [
+        ("set_dnd", "101", True),
+        ("answer",),
+        ("play", ["dnd_on"], ""),
+        ("hangup",),
+    ]
     assert call.notes == [{"node": "feature_code", "feature": "dnd_on", "extension": "101"}]
 
 
 async def test_dnd_off() -> None:
-    call, env, log = fakes()
-    env.dnd_on["101"] = True
+    call, env = fakes()
+    env.in_dnd.add("101")
     await dial(call, env, "*79")
     assert env.dnd("101") is False
-    assert plays(log) == [["dnd_off"]]
-    assert log[-1] == ("hangup",)
+    assert plays(call) == [["dnd_off"]]
+    assert log(call)[-1] == ("hangup",)
 
 
 async def test_a_caller_that_is_no_extension_changes_nothing() -> None:
-    call, env, log = fakes(caller="+34600111222")
+    call, env = fakes(caller="+34600111222")
     await dial(call, env, "*78")
-    assert log == [("hangup",)]  # never answered, nothing set
-    assert env.dnd_on == {}
+    assert log(call) == [("hangup",)]  # never answered, nothing set
+    assert env.in_dnd == set()
     assert call.notes[0]["result"] == "refused"
 
 
@@ -257,11 +207,11 @@ async def test_a_caller_that_is_no_extension_changes_nothing() -> None:
 
 
 async def test_forward_to_an_extension_reads_it_back() -> None:
-    call, env, log = fakes()
+    call, env = fakes()
     await dial(call, env, "*72102")
     assert env.forward_override("101") == "102"
-    assert plays(log) == [["forward_on", "digit_1", "digit_0", "digit_2"]]
-    assert log[-1] == ("hangup",)
+    assert plays(call) == [["forward_on", "digit_1", "digit_0", "digit_2"]]
+    assert log(call)[-1] == ("hangup",)
     assert call.notes[-1] == {
         "node": "feature_code",
         "feature": "forward_on",
@@ -271,38 +221,42 @@ async def test_forward_to_an_extension_reads_it_back() -> None:
 
 
 async def test_forward_to_a_national_number_is_stored_in_e164() -> None:
-    call, env, log = fakes()
+    call, env = fakes()
     await dial(call, env, "*72600111222")
-    assert env.forwards == {"101": "+34600111222"}
+    assert env.overrides == {"101": "+34600111222"}
     spoken = ["digit_plus"] + [f"digit_{d}" for d in "34600111222"]
-    assert plays(log) == [["forward_on", *spoken]]
+    assert plays(call) == [["forward_on", *spoken]]
 
 
 async def test_forward_without_a_number_asks_for_it() -> None:
-    call, env, log = fakes()
-    call.keys = ["102"]
+    call, env = fakes()
+    call.press("102#")
     await dial(call, env, "*72")
-    assert env.forwards == {"101": "102"}
-    assert log[:3] == [("answer",), ("play", ["enter_number"], "0123456789#"), ("collect", 20)]
+    assert env.overrides == {"101": "102"}
+    assert log(call)[:3] == [
+        ("answer",),
+        ("play", ["enter_number"], "0123456789#"),
+        ("collect", 20),
+    ]
 
 
 async def test_a_refused_target_is_asked_again_once() -> None:
-    call, env, log = fakes()
-    call.keys = ["600111222"]
+    call, env = fakes()
+    call.press("600111222#")
     await dial(call, env, "*72101")  # itself
-    assert env.forwards == {"101": "+34600111222"}
-    assert plays(log)[:2] == [["invalid_option"], ["enter_number"]]
+    assert env.overrides == {"101": "+34600111222"}
+    assert plays(call)[:2] == [["invalid_option"], ["enter_number"]]
     assert call.notes[0]["reason"] == "101 is the extension itself"
 
 
 async def test_refused_every_time_sets_nothing() -> None:
-    call, env, log = fakes()
-    call.keys = ["112"] * FORWARD_ATTEMPTS
+    call, env = fakes()
+    call.press(*["112#"] * FORWARD_ATTEMPTS)
     await dial(call, env, "*72910000000")  # the tenant's own virtual number
-    assert env.forwards == {}
-    assert [p for p in plays(log) if p == ["invalid_option"]] == [["invalid_option"]] * 2
-    assert plays(log)[-1] == ["goodbye"]
-    assert log[-1] == ("hangup",)
+    assert env.overrides == {}
+    assert [p for p in plays(call) if p == ["invalid_option"]] == [["invalid_option"]] * 2
+    assert plays(call)[-1] == ["goodbye"]
+    assert log(call)[-1] == ("hangup",)
     refused = [n["reason"] for n in call.notes if n.get("result") == "refused"]
     assert refused == [
         "+34910000000 is a virtual number of the tenant",
@@ -311,18 +265,18 @@ async def test_refused_every_time_sets_nothing() -> None:
 
 
 async def test_hanging_up_while_asked_sets_nothing() -> None:
-    call, env, _ = fakes()
+    call, env = fakes()
     with pytest.raises(CallerHungUp):
         await dial(call, env, "*72")  # no keys: the caller hangs up during collect_digits
-    assert env.forwards == {}
+    assert env.overrides == {}
 
 
 async def test_forward_off_clears() -> None:
-    call, env, log = fakes()
-    env.forwards["101"] = "102"
+    call, env = fakes()
+    env.overrides["101"] = "102"
     await dial(call, env, "*73")
     assert env.forward_override("101") is None
-    assert log == [
+    assert log(call) == [
         ("set_forward", "101", None),
         ("answer",),
         ("play", ["forward_off"], ""),
@@ -356,7 +310,7 @@ def features(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object, object,
 async def test_voicemail_opens_the_callers_own_box(
     features: list[tuple[str, object, object, object]],
 ) -> None:
-    call, env, _ = fakes(caller="102")
+    call, env = fakes(caller="102")
     await dial(call, env, "*97")
     assert features == [("access", call, env, "102")]
     assert call.notes == [{"node": "feature_code", "feature": "voicemail", "box": "102"}]
@@ -365,7 +319,7 @@ async def test_voicemail_opens_the_callers_own_box(
 async def test_record_greeting_of_an_ivr_by_its_number(
     features: list[tuple[str, object, object, object]],
 ) -> None:
-    call, env, _ = fakes()
+    call, env = fakes()
     await dial(call, env, "*96500")
     assert features == [("record_greeting", call, env, "main")]
     assert call.notes[-1]["ivr"] == "main"
@@ -374,20 +328,20 @@ async def test_record_greeting_of_an_ivr_by_its_number(
 async def test_record_greeting_asks_for_the_ivr_number(
     features: list[tuple[str, object, object, object]],
 ) -> None:
-    call, env, log = fakes()
-    call.keys = ["500"]
+    call, env = fakes()
+    call.press("500#")
     await dial(call, env, "*96")
     assert features == [("record_greeting", call, env, "main")]
-    assert plays(log) == [["enter_number"]]
+    assert plays(call) == [["enter_number"]]
 
 
 @pytest.mark.parametrize("number", ["555", "600", "102"])  # nothing; a ring group; an extension
 async def test_record_greeting_of_no_ivr_is_refused(
     features: list[tuple[str, object, object, object]], number: str
 ) -> None:
-    call, env, log = fakes()
+    call, env = fakes()
     await dial(call, env, f"*96{number}")
     assert features == []
-    assert plays(log) == [["invalid_option", "goodbye"]]
-    assert log[-1] == ("hangup",)
+    assert plays(call) == [["invalid_option", "goodbye"]]
+    assert log(call)[-1] == ("hangup",)
     assert call.notes[-1]["reason"] == "no such IVR"
