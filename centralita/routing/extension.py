@@ -267,7 +267,10 @@ class _Extension:
         self.call.status_for(self.number, unanswered)
         await self.goto(destination)
         if self.answered.by is not None:
-            self.call.status_for(self.number, Status.ANSWERED_IN, answered_by=self.answered.by)
+            # Taken where the forwarding sent it. A user in do-not-disturb keeps ``dnd`` (the
+            # call did not reach them), with who answered instead.
+            status = Status.DND if unanswered is Status.DND else Status.ANSWERED_IN
+            self.call.status_for(self.number, status, answered_by=self.answered.by)
 
     async def _give_up(self, refusal: Refusal, status: Status) -> None:
         self.call.status_for(self.number, status)

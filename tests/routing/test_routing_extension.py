@@ -172,12 +172,12 @@ async def test_dnd_without_busy_forwarding_gives_the_caller_busy() -> None:
     assert call.rejected == 486
 
 
-async def test_dnd_forwarded_and_answered_there_is_answered_in() -> None:
+async def test_dnd_forwarded_and_answered_there_stays_dnd_with_who_answered() -> None:
     plan = plan_with({"number": "101", "forwarding": {"busy": {"extension": "102"}}})
     env = FakeEnv(plan, provisioned={"101", "102"}, dnd={"101"})
     call = FakeCall().script_dial("102", DialStatus.ANSWERED)
     await reach("101", env, call)
-    assert call.rows["101"] == ("answered_in", "102")
+    assert call.rows["101"] == ("dnd", "102")  # the call never reached 101
 
 
 # ---------------------------------------------------------------- unconditional forwarding
