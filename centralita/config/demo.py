@@ -12,6 +12,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from centralita.config.apply import Change, apply
 from centralita.config.tenants import ExtensionConfig, TenantConfig, TenantsConfig
@@ -22,6 +23,38 @@ DEMO_TENANT = "demo"
 DEMO_DOMAIN = "demo.centralita.test"
 DEMO_EXTENSIONS = {"101": "Alice", "102": "Bob", "103": "Carol", "104": "Dave", "105": "Erin"}
 PASSWORDS_FILE = "demo-passwords.txt"
+# A small dial plan to try by phone: the menu on 500 (1 the sales group, 2 Carol, 9 the
+# shared voicemail box), the group on 600, a room on 800, and Alice's voicemail (PIN 1234)
+# taking her calls when she is busy or does not answer within 20 seconds.
+DEMO_DIAL_PLAN: dict[str, Any] = {
+    "ivrs": [
+        {
+            "name": "main",
+            "number": "500",
+            "greeting": {"prompt": "welcome"},
+            "options": {
+                "1": {"ring_group": "sales"},
+                "2": {"extension": "103"},
+                "9": {"voicemail": "general"},
+            },
+            "direct_dial": True,
+        }
+    ],
+    "ring_groups": [
+        {"name": "sales", "number": "600", "strategy": "simultaneous", "members": ["101", "102"]}
+    ],
+    "voicemail_boxes": [{"name": "general", "pin": "2468"}],
+    "conferences": [{"name": "team", "number": "800"}],
+}
+DEMO_ROUTING: dict[str, dict[str, Any]] = {
+    "101": {
+        "voicemail": {"pin": "1234"},
+        "forwarding": {
+            "busy": {"voicemail": "101"},
+            "no_answer": {"after": 20, "to": {"voicemail": "101"}},
+        },
+    }
+}
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -75,9 +108,15 @@ def ensure_demo(store: Store, passwords_file: Path) -> DemoTenant:
                 domain=DEMO_DOMAIN,
                 default=True,
                 extensions=[
-                    ExtensionConfig(number=e.number, name=e.name, password=e.password)
+                    ExtensionConfig(
+                        number=e.number,
+                        name=e.name,
+                        password=e.password,
+                        **DEMO_ROUTING.get(e.number, {}),
+                    )
                     for e in extensions
                 ],
+                **DEMO_DIAL_PLAN,
             )
         ]
     )
