@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("centralita.dial")
 
 CONFIRM_SECONDS = 10.0  # how long a confirm leg's answerer has to press 1
+# A phone that has not answered the network at all by now (not even 100 Trying, which a UAS
+# sends within 200 ms, RFC 3261 §17.2.1; our INVITE went out three times by then, Timer A) is
+# unreachable: its user's "unreachable" forwarding applies, not "no answer".
+NO_RESPONSE_SECONDS = 4.0
 CONFIRM_KEY = "1"
 _BRIDGE_FRAMES = 5  # at most 100 ms of audio waits between the two endpoints' clocks
 
@@ -154,6 +158,8 @@ class Leg:
         self.outcome: asyncio.Future[int] = loop.create_future()  # 200 or the failure status
         self.ended = asyncio.Event()
         self.rang = False
+        self.responded = asyncio.Event()  # any response at all, 100 Trying included
+        self.silent = False  # no response within NO_RESPONSE_SECONDS
         self.unconfirmed = False
         self.keys: asyncio.Queue[DtmfReceived] = asyncio.Queue()
         self.on_key: Callable[[DtmfReceived], None] | None = None
@@ -163,6 +169,7 @@ class Leg:
     # ---- OutboundListener (inside the sans-I/O driver) --------------------------------------
 
     def progressed(self, status: int, body: bytes) -> None:
+        self.responded.set()
         if status in (180, 183):
             self.rang = True
             self.dialler.ringing()
@@ -221,6 +228,7 @@ class Leg:
     # ---- internals ----------------------------------------------------------------------------
 
     def _settle(self, status: int) -> None:
+        self.responded.set()
         if not self.outcome.done():
             self.outcome.set_result(status)
 
@@ -415,6 +423,13 @@ class Dialler:
 
     async def _run_leg(self, leg: Leg) -> bool:
         """True once the leg answered (and confirmed, when asked)."""
+        try:
+            async with asyncio.timeout(NO_RESPONSE_SECONDS):
+                await leg.responded.wait()
+        except TimeoutError:
+            leg.silent = True
+            self.hang_up(leg, "no response")
+            return False
         # Shielded: cancelling this task (another leg won) must not cancel the outcome,
         # which the failed() or answered() still to come sets.
         status = await asyncio.shield(leg.outcome)
@@ -510,6 +525,8 @@ class Dialler:
             leg.release = None
 
     def _leg_status(self, leg: Leg) -> DialStatus:
+        if leg.silent:
+            return DialStatus.UNREACHABLE
         if not leg.outcome.done() or leg.outcome.cancelled() or leg.unconfirmed:
             return DialStatus.NO_ANSWER
         status = leg.outcome.result()

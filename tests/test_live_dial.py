@@ -44,7 +44,7 @@ from tests.livecall_harness import (
 class Phone:
     """A called phone: what it does with our INVITE, and its media once it answers."""
 
-    behaviour: str  # "answer" | "ring" | "busy" | "decline" | "unreachable"
+    behaviour: str  # "answer" | "ring" | "busy" | "decline" | "unreachable" | "silent"
     answer_after: float = 0.05
     tone_hz: float = 700.0
     press: str = ""  # keys it presses once answered (RFC 4733)
@@ -333,3 +333,19 @@ def _joined(frames: list[Any]) -> Any:
     import numpy as np
 
     return np.concatenate(frames)
+
+
+async def test_a_phone_that_never_answers_the_network_is_unreachable_not_unanswered(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_dial, "NO_RESPONSE_SECONDS", 0.2)
+    gone, ringing = Phone("silent"), Phone("ring")
+    dial = dial_rig(rig, {"102": gone, "103": ringing})
+    result = await asyncio.wait_for(dial.leg.live.dial([DialTarget("102")], timeout=5), WAIT)
+    assert result.status is DialStatus.UNREACHABLE  # long before the 5 s of ringing
+    assert gone.hung_up == "no response"
+    both = await asyncio.wait_for(
+        dial.leg.live.dial([DialTarget("102"), DialTarget("103")], timeout=0.5), WAIT
+    )
+    assert both.targets == {"102": DialStatus.UNREACHABLE, "103": DialStatus.NO_ANSWER}
+    assert both.status is DialStatus.NO_ANSWER

@@ -123,7 +123,10 @@ class OutboundListener(Protocol):
     closes with exactly one ``failed`` (never answered) or ``ended`` (after ``answered``)."""
 
     # A 18x; ``body`` is an early SDP answer (RFC 3960) or b"".
-    def progressed(self, status: int, body: bytes) -> None: ...
+    def progressed(self, status: int, body: bytes) -> None:
+        """A provisional response: 100 Trying (from the next hop) or an 18x (body: early
+        SDP answer, or empty)."""
+        ...
 
     # A 2xx, already ACKed; ``body`` is the SDP answer.
     def answered(self, body: bytes) -> None: ...
@@ -361,7 +364,11 @@ class OutboundCalls:
 
     def _provisional(self, call: OutboundCall, response: Response) -> None:
         if response.status == 100:
-            return  # hop by hop: says nothing about the far end (§21.1.1)
+            # Hop by hop: says nothing of the far end (§21.1.1), only that the network
+            # answered (the dial verb tells "unreachable" from "no answer" by it).
+            if call.state is not OutState.CANCELLING:
+                call.listener.progressed(100, b"")
+            return
         if response.to.tag and call.dialog is None:
             call.dialog = Dialog.from_uac(call.invite, response)  # an early dialog (§12.1.2)
         progress = (response.status, response.body)

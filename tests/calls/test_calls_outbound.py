@@ -218,8 +218,9 @@ def test_ringing_then_answer_then_far_end_bye() -> None:
     rig.deliver(respond(invite, 180))  # the same ringing again: reported once
     early = respond(invite, 183, body=ANSWER)
     rig.deliver(early)
-    assert rig.listener.events == ["progressed 180", "progressed 183"]
-    assert rig.listener.bodies == [b"", ANSWER]
+    # 100 says the network answered (nothing of the far end), then the far end rings.
+    assert rig.listener.events == ["progressed 100", "progressed 180", "progressed 183"]
+    assert rig.listener.bodies == [b"", b"", ANSWER]
     assert call.dialog is not None and call.dialog.remote_tag == "far"  # early dialog
     (ack,) = rig.requests(rig.deliver(respond(invite, 200, body=ANSWER)), "ACK")
     # RFC 3261 §13.2.2.4: to the remote target, in the dialog, with the INVITE's CSeq.
