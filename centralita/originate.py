@@ -5,22 +5,22 @@ a menu's greeting).
 Theory of operation. There is no caller: the only party is the called phone, and the PBX is
 the UAC of its INVITE dialog (RFC 3261 §13.2). :meth:`Originator.originate` asks the dial
 planner for the extension's phones (every registered contact: RFC 3261 §10.2.1.2 lets one
-address of record have several), places one INVITE per phone with its own RTP endpoint and
-SDP offer (RFC 3264 §5; :func:`~centralita.live_dial.place_leg`, the dial verb's own legs),
-and takes the first that answers; the others are CANCELed, or hung up if they answered at the
-same moment (RFC 3261 §9.1, §15). The winning leg's endpoint, already started with the
-answer's codec (RFC 3264 §6), is adopted by an :class:`OriginatedCall`, the CallContext the
-feature runs on: ``answer`` is a no-op, ``play``/``record``/``collect_digits``/... run on
-that endpoint, keys arrive by RFC 4733 or SIP INFO (RFC 6086), the phone's BYE ends the call
-as a caller's does (CallerHungUp), and ``hangup`` sends our BYE.
+address of record have several) and rings them as the dial verb rings its targets
+(:class:`~centralita.ringing.Ringer`: one INVITE per phone with its own RTP endpoint and SDP
+offer, RFC 3264 §5; the first that answers wins, the others are CANCELed, or hung up if they
+answered at the same moment, RFC 3261 §9.1, §15; a phone that never answers the network is
+unreachable). The winning leg's endpoint, already started with the answer's codec (RFC 3264
+§6), is adopted by an :class:`OriginatedCall`, the CallContext the feature runs on:
+``answer`` is a no-op, ``play``/``record``/``collect_digits``/... run on that endpoint, keys
+arrive by RFC 4733 or SIP INFO (RFC 6086), the phone's BYE ends the call as a caller's does
+(CallerHungUp), and ``hangup`` sends our BYE.
 
 The called extension gets one incoming row in its call log: ``answered_in`` when it answered
-(``answered_by`` itself), ``missed`` when it rang and nobody answered.
+(``answered_by`` itself), ``missed`` when its phones were rung and none answered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -31,8 +31,8 @@ from centralita.calls.appcall import AppTarget, CallLogSink
 from centralita.calls.call import Party
 from centralita.calls.outbound import OutboundCalls
 from centralita.live import Driver, MediaCall, MediaServices
-from centralita.live_dial import DialPlanner, Leg, place_leg, status_of, summed
 from centralita.records.outcome import CallSummary, ExtensionRow, Outcome, Status
+from centralita.ringing import DialPlanner, Leg, Ringer, summed
 from centralita.routing.context import CallerHungUp, DialStatus, DialTarget
 
 log = logging.getLogger("centralita.originate")
@@ -136,8 +136,12 @@ class OriginatedCall(MediaCall):
         self.leg = leg
         self.adopt(leg.endpoint, leg.media, leg.origin)
         self.end_cause = "hung up by the PBX"
+        while not leg.keys.empty():  # pressed between the answer and now
+            self.key_pressed(leg.keys.get_nowait())
         leg.on_key = self.key_pressed
         leg.on_end = self.ended
+        if leg.ended.is_set():  # the phone hung up before the feature started
+            self.ended("ended before the call was taken over")
 
     def ended(self, cause: str) -> None:
         self.end_cause = cause
@@ -148,7 +152,7 @@ Feature = Callable[[OriginatedCall], Awaitable[None]]
 
 
 class Originator:
-    """Places originated calls; the LegOwner of their legs."""
+    """Places originated calls."""
 
     def __init__(
         self,
@@ -164,16 +168,6 @@ class Originator:
         self.call_log = call_log
         self.clock = clock
 
-    # ---- LegOwner -----------------------------------------------------------------------------
-
-    def ringing(self) -> None:
-        pass  # nobody waits for ringback
-
-    def hang_up(self, leg: Leg, reason: str | None = None) -> None:
-        call = leg.call
-        if call is not None:
-            self.drive(lambda now: self.outbound.hang_up(call, now, reason))
-
     # ---- the call -----------------------------------------------------------------------------
 
     async def originate(
@@ -187,30 +181,20 @@ class Originator:
         """Call ``who.extension`` and run ``feature`` on the answered call, to its end.
         ANSWERED once the feature ran (however it ended), else why nobody answered. The
         feature's own errors propagate, after the call is hung up and logged."""
-        planned = await planner.legs(who.app_target().caller, DialTarget(who.extension), None)
+        target = DialTarget(who.extension)
+        planned = await planner.legs(who.app_target().caller, target, None)
         if isinstance(planned, DialStatus):
             log.info("not placed", extra={"fields": {"to": who.extension, "why": planned.value}})
             return planned
         started = self.clock()
-        target = DialTarget(who.extension)
+        ringer = Ringer(self.outbound, self.drive, self.media.endpoints, planner)
         legs: list[Leg] = []
         try:
             for one in planned:
-                leg = place_leg(
-                    self,
-                    self.outbound,
-                    self.drive,
-                    self.media.endpoints(),
-                    target,
-                    one,
-                    planner.media_ip,
-                )
-                if one.extension is not None:
-                    leg.release = planner.occupy(one.extension)
-                legs.append(leg)
-            winner = await self._first_answer(legs, ring_seconds)
+                legs.append(ringer.place(target, one))
+            winner = await ringer.first_answer(legs, ring_seconds)
             if winner is None:
-                status = summed([_unanswered(leg) for leg in legs])
+                status = summed([leg.unanswered_status() for leg in legs])
                 call_id = _call_id(legs[0]) if legs else f"originate-{started:.6f}"
                 self._log(who, call_id, started, None, f"not answered: {status.value}", [])
                 return status
@@ -218,28 +202,7 @@ class Originator:
             return DialStatus.ANSWERED
         finally:
             for leg in legs:
-                leg.endpoint.close()
-                if leg.release is not None:
-                    leg.release()
-
-    async def _first_answer(self, legs: list[Leg], timeout: float) -> Leg | None:
-        waits = {asyncio.ensure_future(asyncio.shield(leg.outcome)): leg for leg in legs}
-        pending = set(waits)
-        winner: Leg | None = None
-        try:
-            async with asyncio.timeout(timeout):
-                while pending and winner is None:
-                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    answered = [waits[f] for f in done if f.result() == 200]
-                    winner = answered[0] if answered else None
-        except TimeoutError:
-            pass
-        finally:
-            for wait, leg in waits.items():
-                if leg is not winner:
-                    wait.cancel()
-                    self.hang_up(leg, "call completed elsewhere" if winner else None)
-        return winner
+                leg.close()
 
     async def _run(self, who: Origination, leg: Leg, started: float, feature: Feature) -> None:
         call = OriginatedCall(leg, self.outbound, self.drive, self.media, who)
@@ -292,10 +255,3 @@ class Originator:
 
 def _call_id(leg: Leg) -> str:
     return leg.call.call_id if leg.call is not None else f"originate-{id(leg):x}"
-
-
-def _unanswered(leg: Leg) -> DialStatus:
-    if not leg.outcome.done() or leg.outcome.cancelled():
-        return DialStatus.NO_ANSWER
-    status = leg.outcome.result()
-    return DialStatus.NO_ANSWER if status == 200 else status_of(status)

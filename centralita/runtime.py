@@ -26,8 +26,8 @@ from centralita.calls.outbound import OutboundTarget
 from centralita.config.dialplan import DialPlan, FeatureCodes, VirtualNumberConfig
 from centralita.directory import Directory, TenantEntry
 from centralita.live import LiveCall
-from centralita.live_dial import PlannedLeg
 from centralita.media.uploads import tenant_dir
+from centralita.ringing import PlannedLeg
 from centralita.routing.context import CallerHungUp, DialStatus, DialTarget
 from centralita.sip.address import Address
 from centralita.sip.errors import NotFound

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 
 from centralita import live_dial
+from centralita import ringing as ringing_module
 from centralita.calls.appcall import AppCall
 from centralita.calls.call import Party
 from centralita.calls.outbound import OutboundListener, OutboundTarget
@@ -338,7 +339,7 @@ def _joined(frames: list[Any]) -> Any:
 async def test_a_phone_that_never_answers_the_network_is_unreachable_not_unanswered(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(live_dial, "NO_RESPONSE_SECONDS", 0.2)
+    monkeypatch.setattr(ringing_module, "NO_RESPONSE_SECONDS", 0.2)
     gone, ringing = Phone("silent"), Phone("ring")
     dial = dial_rig(rig, {"102": gone, "103": ringing})
     result = await asyncio.wait_for(dial.leg.live.dial([DialTarget("102")], timeout=5), WAIT)
