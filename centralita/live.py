@@ -35,6 +35,7 @@ from centralita.media.dtmf_inband import InbandDetector
 from centralita.media.events import DtmfReceived
 from centralita.media.moh import MusicLibrary
 from centralita.media.negotiation import NegotiatedMedia, answer_offer
+from centralita.media.offer import accept_answer, make_offer
 from centralita.media.player import AudioSource, Player
 from centralita.media.prompts import PromptLibrary
 from centralita.media.recorder import MessageRecorder
@@ -120,6 +121,7 @@ class MediaCall:
         # in the audio itself, and the detector is half of a bridged call's CPU.
         self.detect_inband = True
         self._confirmed = asyncio.Event()
+        self._ack_body = b""  # the caller's SDP answer, when its INVITE had no offer
         self._ended = asyncio.Event()
         self._digits: asyncio.Queue[DtmfReceived] = asyncio.Queue()
         self._dedup = DtmfDeduplicator()
@@ -144,7 +146,8 @@ class MediaCall:
 
     # ---- signalling notifications (called inside the sans-I/O driver) -----------------------
 
-    def confirmed(self) -> None:
+    def confirmed(self, body: bytes) -> None:
+        self._ack_body = body
         self._confirmed.set()
 
     def ended(self, cause: str) -> None:
@@ -238,6 +241,9 @@ class MediaCall:
         if self._ended.is_set():
             raise CallerHungUp()  # cancelled (or hung up) before we answered
         endpoint = self.media.endpoints()
+        if not self.side.offer:
+            await self._answer_with_offer(endpoint)
+            return
         try:
             media = self._negotiate(self.side.offer, endpoint)
         except SdpError as error:
@@ -250,6 +256,35 @@ class MediaCall:
         except Exception:
             endpoint.close()
             raise
+        self._start(endpoint, media)
+        if not self._send_answer(media.answer):
+            endpoint.close()  # the call ended under us: nothing will close it later
+            raise CallerHungUp()
+        await self._wait(self._confirmed, ACK_WAIT)
+
+    async def _answer_with_offer(self, endpoint: MediaEndpoint) -> None:
+        """A caller's INVITE without SDP (late offer): our 2xx carries the offer and the
+        caller's ACK the answer (RFC 3261 §13.2.1, RFC 3264 §4-5)."""
+        try:
+            self._origin = LocalOrigin(self.side.media_ip())
+            offer = make_offer(self._origin.origin.address, endpoint.local_port, self._origin)
+            if not self._send_answer(offer.body):
+                raise CallerHungUp()
+            await self._wait(self._confirmed, ACK_WAIT)
+            media = accept_answer(offer, self._ack_body)
+        except SdpError as error:
+            endpoint.close()
+            # The dialog exists: an unusable answer in the ACK can only be hung up.
+            self.note(node="media", error=f"answer in the ACK refused: {error.detail}")
+            await self.hangup()
+            raise CallerHungUp() from error
+        except BaseException:
+            endpoint.close()
+            raise
+        self._media = media
+        self._start(endpoint, media)
+
+    def _start(self, endpoint: MediaEndpoint, media: NegotiatedMedia) -> None:
         endpoint.on_audio = self._audio
         endpoint.on_dtmf = self._dtmf
         endpoint.start(
@@ -263,12 +298,12 @@ class MediaCall:
         endpoint.set_hold(media.on_hold)
         self.endpoint = endpoint
         self.note(node="media", codec=media.codec.name, srtp=media.srtp is not None)
+
+    def _send_answer(self, body: bytes) -> bool:
+        """The final 2xx with ``body``; False when the call ended meanwhile."""
         answered: list[bool] = []
-        self.drive(lambda now: answered.append(self.side.answer(media.answer, now)))
-        if not answered or not answered[0]:
-            endpoint.close()  # the call ended under us: nothing will close it later
-            raise CallerHungUp()
-        await self._wait(self._confirmed, ACK_WAIT)
+        self.drive(lambda now: answered.append(self.side.answer(body, now)))
+        return bool(answered and answered[0])
 
     async def hangup(self) -> None:
         self.drive(self.side.hang_up)

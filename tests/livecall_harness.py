@@ -142,9 +142,9 @@ class FakeApps:
 
     # ---- the network ------------------------------------------------------------------------
 
-    def ack(self, call: AppCall) -> None:
+    def ack(self, call: AppCall, body: bytes = b"") -> None:
         if call.advance(AppInput.ACK) and call.listener is not None:
-            call.listener.confirmed()
+            call.listener.confirmed(body)
 
     def bye(self, call: AppCall) -> None:
         if call.advance(AppInput.BYE):

@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,19 +21,27 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from centralita.calls.appcall import AppCall, AppCalls  # noqa: E402
+from centralita.live import LiveCall  # noqa: E402
 from centralita.media.audio import SAMPLE_RATE  # noqa: E402
 from centralita.media.moh import MusicLibrary  # noqa: E402
+from centralita.media.negotiation import answer_offer  # noqa: E402
 from centralita.media.player import PcmSource  # noqa: E402
 from centralita.media.prompts import PromptLibrary  # noqa: E402
+from centralita.media.rtp_endpoint import MediaEndpoint  # noqa: E402
 from centralita.media.wavfile import decode_wav, write_wav  # noqa: E402
 from centralita.routing.context import CallerHungUp  # noqa: E402
+from centralita.sip import sdp  # noqa: E402
+from centralita.sip.offer_answer import LocalOrigin  # noqa: E402
 from centralita.sip.sdp import SdpNotAcceptable  # noqa: E402
 from tests.livecall_harness import (  # noqa: E402
     EVENT_PT,
     LOCALHOST,
     WAIT,
+    Ear,
     Leg,
     Rig,
+    app_call,
     audible,
     audible_span,
     dominant_frequency,
@@ -518,3 +526,46 @@ async def test_info_response_status(leg: Leg, content_type: str, body: bytes, st
     assert leg.apps.info(leg.call, content_type, body) == status
     queued = await leg.live.collect_digits(1, timeout=0.05, terminator="")
     assert (queued != "") == (status == 200 and body != b"")
+
+
+# ---- late offer (RFC 3261 §13.2.1) ------------------------------------------------------------
+
+
+def late_offer_call(rig: Rig) -> tuple[LiveCall, AppCall]:
+    call = app_call(b"")  # an INVITE without SDP
+    live = LiveCall(call, cast(AppCalls, rig.apps), rig.drive, rig.services)
+    rig._lives.append(live)
+    return live, call
+
+
+async def test_an_invite_without_sdp_gets_our_offer_and_the_ack_carries_the_answer(
+    rig: Rig,
+) -> None:
+    live, call = late_offer_call(rig)
+    answering = asyncio.ensure_future(live.answer())
+    await asyncio.wait_for(rig.apps.answered.wait(), WAIT)
+    our_offer = sdp.SessionDescription.parse(rig.apps.answers[-1])
+    audio = our_offer.first_audio()
+    assert audio is not None and {"PCMU", "PCMA"} <= {pt.encoding.upper() for pt in audio.codecs}
+    phone = MediaEndpoint(rig.pool.allocate(), name="phone")
+    rig._phones.append(phone)
+    media = answer_offer(rig.apps.answers[-1], LOCALHOST, phone.local_port, LocalOrigin(LOCALHOST))
+    phone.start(media.remote, media.codec, media.telephone_event, payload_type=media.payload_type)
+    ear = Ear(phone)
+    rig.apps.ack(call, media.answer)
+    await asyncio.wait_for(answering, WAIT)
+    assert live.endpoint is not None and live.endpoint.codec is not None
+    assert live.endpoint.codec.name == media.codec.name
+    await asyncio.wait_for(live.play(tone(600.0, 0.4)), WAIT)
+    await ear.until(lambda: ear.audible_count() >= 10)
+
+
+async def test_a_late_offer_whose_ack_has_no_usable_answer_is_hung_up(rig: Rig) -> None:
+    live, call = late_offer_call(rig)
+    answering = asyncio.ensure_future(live.answer())
+    await asyncio.wait_for(rig.apps.answered.wait(), WAIT)
+    rig.apps.ack(call, b"")  # RFC 3264 §4: the ACK had to carry the answer
+    with pytest.raises(CallerHungUp):
+        await asyncio.wait_for(answering, WAIT)
+    assert rig.apps.hangups == [call.call_id]
+    assert any("answer in the ACK refused" in step.get("error", "") for step in call.trace)

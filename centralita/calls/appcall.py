@@ -81,7 +81,10 @@ class CallLogSink(Protocol):
 class AppCallListener(Protocol):
     """What the application side is told; each method is called once per fact."""
 
-    def confirmed(self) -> None: ...
+    def confirmed(self, body: bytes) -> None:
+        """The caller's ACK arrived; ``body`` is its SDP answer when our 2xx carried the
+        offer (the caller's INVITE had none: RFC 3261 §13.2.1, RFC 3264 §4)."""
+        ...
 
     def ended(self, cause: str) -> None: ...
 
@@ -236,7 +239,7 @@ class AppCalls:
             return False
         if request.method == "ACK":
             if call.advance(AppInput.ACK) and call.listener is not None:
-                call.listener.confirmed()
+                call.listener.confirmed(request.body)
             return True
         assert key is not None
         call.dialog.receive_request(request)

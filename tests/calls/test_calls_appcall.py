@@ -25,7 +25,7 @@ class StubApplication:
         self.events.append(f"start {service.kind}")
         self.pbx.core.apps.answer(call, b"", self.pbx.now)
 
-    def confirmed(self) -> None:
+    def confirmed(self, body: bytes) -> None:
         self.events.append("confirmed")
 
     def ended(self, cause: str) -> None:
