@@ -34,7 +34,7 @@ from centralita.media.dtmf import INFO_CONTENT_TYPES, DtmfDeduplicator, parse_in
 from centralita.media.dtmf_inband import InbandDetector
 from centralita.media.events import DtmfReceived
 from centralita.media.moh import MusicLibrary
-from centralita.media.negotiation import NegotiatedMedia, answer_offer
+from centralita.media.negotiation import NegotiatedMedia, answer_offer, answer_reoffer
 from centralita.media.offer import accept_answer, make_offer
 from centralita.media.player import AudioSource, Player
 from centralita.media.prompts import PromptLibrary
@@ -55,7 +55,7 @@ from centralita.routing.services import Service, conference_room, echo_test, key
 from centralita.sip.errors import SipParseError
 from centralita.sip.message import Request
 from centralita.sip.offer_answer import LocalOrigin
-from centralita.sip.sdp import SdpError, SdpNotAcceptable
+from centralita.sip.sdp import SdpError
 
 if TYPE_CHECKING:
     from centralita.live_dial import Dialler
@@ -163,14 +163,12 @@ class MediaCall:
 
     def offer_received(self, body: bytes) -> bytes:
         endpoint = self._endpoint()
-        media = self._negotiate(body, endpoint)
-        if self._media is not None and media.codec.name != self._media.codec.name:
-            # The endpoint keeps its codec for the whole call: a re-offer without it is
-            # refused and the session stays as it was (RFC 3264 §8, RFC 3261 §14.2).
-            raise SdpNotAcceptable(f"the call continues with {self._media.codec.name}")
-        endpoint.update_remote(media.remote, media.rtcp)
-        endpoint.set_hold(media.on_hold)
-        return media.answer
+        if self._media is None or self._origin is None:
+            media = self._negotiate(body, endpoint)
+            endpoint.update_remote(media.remote, media.rtcp)
+            endpoint.set_hold(media.on_hold)
+            return media.answer
+        return answer_reoffer(body, endpoint, self._origin, self._media)
 
     def _negotiate(self, offer: bytes, endpoint: MediaEndpoint) -> NegotiatedMedia:
         if self._origin is None:

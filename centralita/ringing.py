@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from centralita.calls.call import Party
 from centralita.calls.outbound import OutboundCall, OutboundCalls, OutboundTarget
 from centralita.media.events import DtmfReceived
-from centralita.media.negotiation import NegotiatedMedia, answer_offer
+from centralita.media.negotiation import NegotiatedMedia, answer_reoffer
 from centralita.media.offer import LocalOffer, accept_answer, make_offer
 from centralita.media.rtp_endpoint import MediaEndpoint
 from centralita.routing.context import CallerHungUp, DialStatus, DialTarget
@@ -203,14 +203,7 @@ class Leg:
         (RFC 3264 §8); a re-offer without it is refused and the call goes on unchanged."""
         if self.origin is None or self.media is None:
             raise SdpNotAcceptable("the call is not set up yet")
-        media = answer_offer(
-            body, self.origin.origin.address, self.endpoint.local_port, self.origin
-        )
-        if media.codec.name != self.media.codec.name:
-            raise SdpNotAcceptable(f"the call continues with {self.media.codec.name}")
-        self.endpoint.update_remote(media.remote, media.rtcp)
-        self.endpoint.set_hold(media.on_hold)
-        return media.answer
+        return answer_reoffer(body, self.endpoint, self.origin, self.media)
 
     # ---- internals ----------------------------------------------------------------------------
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from centralita.media.codecs import available_codecs, codec_for
 from centralita.media.codecs_base import Codec
 from centralita.media.srtp import NoAcceptableCrypto, SrtpParams, answer_crypto
 from centralita.sip import offer_answer, sdp
+
+if TYPE_CHECKING:
+    from centralita.media.rtp_endpoint import MediaEndpoint
 
 # Wideband first; Opus last because encoding it costs ten times G.722's CPU.
 PREFERRED = ("G722", "PCMU", "PCMA", "opus")
@@ -92,3 +96,21 @@ def answer_offer(
         srtp=srtp,
         on_hold=theirs.is_hold or theirs.direction is not sdp.Direction.SENDRECV,
     )
+
+
+def answer_reoffer(
+    offer: bytes,
+    endpoint: MediaEndpoint,
+    origin: offer_answer.LocalOrigin,
+    current: NegotiatedMedia,
+) -> bytes:
+    """Our answer to a new offer in a running call (hold, resume, a session refresh; RFC 3264
+    §8), applied to ``endpoint``: the running codec is kept, and so is our SRTP key. An offer
+    without that codec is refused (SdpNotAcceptable) and the session stays as it was (RFC
+    3261 §14.2): the endpoint keeps its codec for the whole call."""
+    media = answer_offer(offer, origin.origin.address, endpoint.local_port, origin, current=current)
+    if media.codec.name != current.codec.name:
+        raise sdp.SdpNotAcceptable(f"the call continues with {current.codec.name}")
+    endpoint.update_remote(media.remote, media.rtcp)
+    endpoint.set_hold(media.on_hold)
+    return media.answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from centralita.media.codecs import available_codecs
-from centralita.media.negotiation import answer_offer
+from centralita.media.negotiation import answer_offer, answer_reoffer
 from centralita.media.srtp import CryptoAttribute, generate_key
 from centralita.sip.offer_answer import LocalOrigin
 from centralita.sip.sdp import SdpNotAcceptable, SessionDescription
@@ -61,3 +61,39 @@ def test_opus_is_answered_when_it_is_all_the_phone_offers() -> None:
         offer("111", "a=rtpmap:111 opus/48000/2"), "127.0.0.1", 30000, LocalOrigin("127.0.0.1")
     )
     assert media.codec.name == "opus" and media.payload_type == 111
+
+
+class _Endpoint:
+    """What answer_reoffer touches of a MediaEndpoint."""
+
+    local_port = 30000
+
+    def __init__(self) -> None:
+        self.remote: tuple[str, int] | None = None
+        self.held: bool | None = None
+
+    def update_remote(self, remote: tuple[str, int], rtcp: tuple[str, int] | None = None) -> None:
+        self.remote = remote
+
+    def set_hold(self, on_hold: bool) -> None:
+        self.held = on_hold
+
+
+def test_a_hold_re_offer_is_answered_on_the_running_codec_and_applied() -> None:
+    origin = LocalOrigin("127.0.0.1")
+    running = answer_offer(offer("0 101", G711_G722), "127.0.0.1", 30000, origin)
+    endpoint = _Endpoint()
+    hold = offer("9 0 101", G711_G722, extra="a=sendonly")
+    answer = answer_reoffer(hold, endpoint, origin, running)  # type: ignore[arg-type]
+    chosen = SessionDescription.parse(answer).first_audio()
+    assert chosen is not None and chosen.codecs[0].encoding.upper() == "PCMU"
+    assert endpoint.held is True and endpoint.remote == ("192.0.2.7", 4000)
+
+
+def test_a_re_offer_without_the_running_codec_is_refused_and_changes_nothing() -> None:
+    origin = LocalOrigin("127.0.0.1")
+    running = answer_offer(offer("0 101", G711_G722), "127.0.0.1", 30000, origin)
+    endpoint = _Endpoint()
+    with pytest.raises(SdpNotAcceptable, match="continues with PCMU"):
+        answer_reoffer(offer("9 101", G711_G722), endpoint, origin, running)  # type: ignore[arg-type]
+    assert endpoint.remote is None and endpoint.held is None
