@@ -102,6 +102,21 @@ def call(
     **kw: object,
 ) -> sippctl.SippResult:
     """Register ``caller`` from a port, then run a UAC ``scenario`` from it to ``callee``."""
+    options = _caller_options(pbx, caller, callee, workdir, register_first, 30, kw)
+    return sippctl.run(scenario, workdir, options)
+
+
+def _caller_options(
+    pbx: Pbx,
+    caller: str,
+    callee: str,
+    workdir: Path,
+    register_first: bool,
+    timeout_s: int,
+    kw: dict[str, object],
+) -> sippctl.SippOptions:
+    """SIPp options for ``caller`` calling ``callee`` (registered first from the same port,
+    unless told otherwise), with ``kw`` overriding any option."""
     port = free_port()
     if register_first:
         local_ip = str(kw.get("local_ip", HOST))
@@ -115,12 +130,12 @@ def call(
         auth=(caller, extension(pbx, caller).password),
         auth_uri=f"{callee}@{domain_of(pbx)}",
         keys={"domain": domain_of(pbx), "callee": callee},
-        timeout_s=30,
-        recv_timeout_ms=20_000,
+        timeout_s=timeout_s,
+        recv_timeout_ms=(timeout_s - 10) * 1000,
     )
     for name, value in kw.items():
         setattr(options, name, value)
-    return sippctl.run(scenario, workdir, options)
+    return options
 
 
 def tenant_id(pbx: Pbx, name: str = "acme") -> int:
@@ -288,22 +303,7 @@ def start_call(
     pbx: Pbx, caller: str, callee: str, scenario_file: str | Path, workdir: Path, **kw: object
 ) -> sippctl.SippProcess:
     """Like :func:`call`, in the background: register ``caller``, then start its UAC."""
-    port = free_port()
-    reg = register(pbx, caller, workdir, local_port=port)
-    if not reg.ok:
-        raise AssertionError(f"caller {caller} could not register\n{reg.describe()}")
-    options = sippctl.SippOptions(
-        remote=pbx.sip_address,
-        local_port=port,
-        service=caller,
-        auth=(caller, extension(pbx, caller).password),
-        auth_uri=f"{callee}@{domain_of(pbx)}",
-        keys={"domain": domain_of(pbx), "callee": callee},
-        timeout_s=40,
-        recv_timeout_ms=30_000,
-    )
-    for name, value in kw.items():
-        setattr(options, name, value)
+    options = _caller_options(pbx, caller, callee, workdir, True, 40, dict(kw))
     return sippctl.start(scenario_file, workdir, options)
 
 
