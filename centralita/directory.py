@@ -9,11 +9,12 @@ the database (DESIGN.md: "every feature reaches storage through store/").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from centralita.config.dialplan import DialPlan
+from centralita.carriers.inbound import PROVIDER
+from centralita.config.dialplan import CarrierConfig, DialPlan
 from centralita.records.outcome import CallSummary, RecordDraft, drafts
 from centralita.records.writer import CallLogWriter
 from centralita.store import Store
@@ -62,7 +63,15 @@ class Credentials(NamedTuple):
 
 class Directory:
     """``writer``: the call log is written by that background writer; without one, each
-    :meth:`call_ended` writes its rows before returning (what sans-I/O tests rely on)."""
+    :meth:`call_ended` writes its rows before returning (what sans-I/O tests rely on).
+
+    ``carriers``: the provider's carriers (``centralita serve --config``), shared by every
+    tenant. Each tenant's :meth:`dial_plan` lists them after its own carriers, so that they
+    deliver calls to any tenant's numbers and place the outside calls of a tenant without a
+    carrier of its own. A tenant carrier with the name of a provider carrier replaces it for
+    that tenant (a carrier's name is unique within a plan: traces, call records and
+    registrations name it).
+    """
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class Directory:
         writer: CallLogWriter | None = None,
         tenant_ttl: float = TENANT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        carriers: Sequence[CarrierConfig] = (),
     ) -> None:
         self.store = store
         self._writer = writer
@@ -78,7 +88,10 @@ class Directory:
         self._clock = clock
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
         self._default: tuple[float, TenantInfo | None] | None = None
-        self._plans: dict[int, tuple[float, DialPlan | None]] = {}
+        # tenant id -> (deadline, the stored plan, that plan with the provider's carriers)
+        self._plans: dict[int, tuple[float, DialPlan | None, DialPlan | None]] = {}
+        self._carriers: tuple[CarrierConfig, ...] = ()
+        self.set_provider_carriers(carriers)
 
     # ---- tenants and extensions -------------------------------------------------------------
 
@@ -103,15 +116,10 @@ class Directory:
         return tenant
 
     def dial_plan(self, tenant_id: int) -> DialPlan | None:
-        """The tenant's dial plan (None: plain extension dialling only), cached as tenants
-        are: a plan applied is in force within TENANT_CACHE_SECONDS."""
-        now = self._clock()
-        cached = self._plans.get(tenant_id)
-        if cached is not None and now < cached[0]:
-            return cached[1]
-        plan = self.store.dialplans.get(tenant_id)
-        self._plans[tenant_id] = (now + self._tenant_ttl, plan)
-        return plan
+        """The tenant's dial plan with the provider's carriers after its own (None: plain
+        extension dialling only, and no carriers), cached as tenants are: a plan applied is
+        in force within TENANT_CACHE_SECONDS."""
+        return self._cached_plan(tenant_id)[2]
 
     def tenant_for_number(self, number: str) -> TenantInfo | None:
         """The tenant owning the virtual number ``number`` (E.164)."""
@@ -119,7 +127,58 @@ class Directory:
         return None if tenant_id is None else self.store.tenants.get(tenant_id)
 
     def tenants_with_plans(self) -> list[int]:
+        """The tenants :meth:`dial_plan` has a plan for: those with a stored plan, or every
+        tenant when the provider has carriers."""
+        if self._carriers:
+            return [tenant.id for tenant in self.store.tenants.list()]
         return self.store.dialplans.list_tenants()
+
+    # ---- carriers ----------------------------------------------------------------------------
+
+    @property
+    def provider_carriers(self) -> tuple[CarrierConfig, ...]:
+        return self._carriers
+
+    def set_provider_carriers(self, carriers: Sequence[CarrierConfig]) -> None:
+        """Replace the provider's carriers (names unique: the serve settings check them)."""
+        names = [carrier.name for carrier in carriers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider carrier names repeat: {names}")
+        self._carriers = tuple(carriers)
+        self._plans.clear()
+
+    def carriers_by_owner(self) -> dict[int, list[CarrierConfig]]:
+        """Every configured carrier once, by owner: the provider's under
+        :data:`~centralita.carriers.inbound.PROVIDER`, each tenant's own under its id (what
+        the trunk registrations follow: one registration per carrier, not per tenant)."""
+        owners: dict[int, list[CarrierConfig]] = {PROVIDER: list(self._carriers)}
+        for tenant_id in self.store.dialplans.list_tenants():
+            stored = self._cached_plan(tenant_id)[1]
+            if stored is not None:
+                owners[tenant_id] = list(stored.carriers)
+        return owners
+
+    def _cached_plan(self, tenant_id: int) -> tuple[float, DialPlan | None, DialPlan | None]:
+        now = self._clock()
+        cached = self._plans.get(tenant_id)
+        if cached is not None and now < cached[0]:
+            return cached
+        stored = self.store.dialplans.get(tenant_id)
+        entry = (now + self._tenant_ttl, stored, self._with_provider_carriers(stored))
+        self._plans[tenant_id] = entry
+        return entry
+
+    def _with_provider_carriers(self, plan: DialPlan | None) -> DialPlan | None:
+        if not self._carriers:
+            return plan
+        base = plan if plan is not None else DialPlan()
+        own = {carrier.name for carrier in base.carriers}
+        shared = [carrier for carrier in self._carriers if carrier.name not in own]
+        fields = {name: getattr(base, name) for name in DialPlan.model_fields}
+        # Not validated again: the plan was, and so were the provider's carriers. A provider
+        # carrier's "national" number format reads numbers in the calling tenant's country
+        # (E.164 for a tenant without one), which the plan's own check would refuse.
+        return DialPlan.model_construct(**{**fields, "carriers": [*base.carriers, *shared]})
 
     def extension(self, tenant_id: int, number: str) -> ExtensionEntry | None:
         info = self.store.extensions.get(tenant_id, number) if number else None

@@ -120,7 +120,7 @@ class SipServer:
         # The call log is written by a thread of its own, off the event loop (in-memory SQLite
         # is one connection no second thread may use: there it is written in line).
         self.call_log = None if store.shares_one_connection else CallLogWriter(store)
-        self.directory = Directory(store, writer=self.call_log)
+        self.directory = Directory(store, writer=self.call_log, carriers=options.carriers)
         self.core = UserAgentCore(
             self.directory,
             self.layer,
@@ -280,11 +280,11 @@ class SipServer:
         self._schedule_purge()
 
     def _sync_trunks(self) -> None:
-        """Register to the carriers the dial plans name (RFC 3261 §10.2), and stop for those
-        removed: done at start and then every purge interval, so an applied plan is followed."""
+        """Register to the carriers the dial plans and the provider's settings name (RFC 3261
+        §10.2), each once, and stop for those removed: done at start and then every purge
+        interval, so an applied plan is followed."""
         try:
-            plans = {t: self.directory.dial_plan(t) for t in self.directory.tenants_with_plans()}
-            carriers = {t: plan.carriers for t, plan in plans.items() if plan is not None}
+            carriers = self.directory.carriers_by_owner()
         except Exception:
             log.exception("reading the carriers failed")
             return

@@ -8,7 +8,8 @@ challenged as usual, except one that names a virtual number and does not come fr
 own domain: that is somebody posing as a carrier, and gets 403 Forbidden (the issue's
 "unknown sources get 403"). A carrier's INVITE for a number no tenant of that carrier owns
 gets 404 — unless it comes from a tenant's domain: a phone that shares the carrier's address
-(both behind one NAT) dialling a short number is authenticated as any phone is.
+(both behind one NAT) dialling a short number is authenticated as any phone is. The
+provider's carriers count as every tenant's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from centralita.sip.message import Request
 
 
 class _Plans(Mapping[int, DialPlan]):
-    """Every tenant's dial plan, read through the directory's cache."""
+    """Every tenant's dial plan, read through the directory's cache: with the provider's
+    carriers, so every tenant's when the provider has some."""
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
@@ -50,7 +52,9 @@ class InboundCarriers:
         self, directory: Directory, trunks: Callable[[], Iterable[TrunkSource]] = tuple
     ) -> None:
         self.directory = directory
-        self.router = InboundRouter(_Plans(directory), self._owner, trunks)
+        self.router = InboundRouter(
+            _Plans(directory), self._owner, trunks, lambda: directory.provider_carriers
+        )
 
     def route(self, request: Request, source: Address) -> Inbound | None:
         """The tenant, virtual number and caller of a carrier's INVITE; None when the

@@ -3,6 +3,7 @@ to external numbers through a tenant's carrier (:mod:`.outbound`), and the regis
 PBX keeps with carriers that want them (:mod:`.registration`, :mod:`.trunks`)."""
 
 from centralita.carriers.inbound import (
+    PROVIDER,
     CarrierMatch,
     InboundRouter,
     Routed,
@@ -22,6 +23,7 @@ from centralita.carriers.registration import State, TrunkRegistration
 from centralita.carriers.trunks import TrunkRegistrations, TrunkStatus, literal_resolver
 
 __all__ = [
+    "PROVIDER",
     "CarrierMatch",
     "ExternalRoute",
     "InboundRouter",

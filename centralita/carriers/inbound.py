@@ -8,6 +8,12 @@ manager resolved it to) or whose registration the Request-URI names (the carrier
 Contact we registered, ``sip:USERNAME@our-address``, RFC 3261 §10.2.1). Several tenants may
 share a carrier, so this is a list.
 
+Provider carriers (the ``carriers:`` of ``centralita serve --config``) serve every tenant:
+:class:`~centralita.directory.Directory` appends them to each tenant's plan, so they match
+for every tenant and their calls reach whichever tenant owns the number. The provider keeps
+one registration with such a carrier, not one per tenant: its :class:`TrunkSource` carries
+the tenant id :data:`PROVIDER` and stands for the carrier in every plan that holds it.
+
 :func:`normalise_dialled` turns the number a carrier sends into E.164: carriers write it
 ``+34910000000``, ``34910000000``, ``0034910000000`` or nationally ``910000000``, in sip: or
 tel: URIs (RFC 3966), with visual separators (§5.1.1) and parameters such as
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -42,12 +48,16 @@ from centralita.sip.message import Uri
 # RFC 3966 §5.1.1 visual separators, plus the blanks people type.
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 _DIALLABLE = re.compile(r"^\+?[0-9]{3,20}$")
+# The owner key of the provider's carriers (their registrations, their TrunkSources): no
+# tenant has id 0 (the store numbers tenants from 1).
+PROVIDER = 0
 
 
 @dataclass(frozen=True, slots=True)
 class TrunkSource:
     """Where a registered trunk's requests come from: the address its registrar's host name
-    resolved to (given by the registration manager, which resolves it)."""
+    resolved to (given by the registration manager, which resolves it). ``tenant_id`` is
+    :data:`PROVIDER` for a provider carrier's registration."""
 
     tenant_id: int
     carrier: str
@@ -79,15 +89,20 @@ def identify(
     source_host: str,
     request_user: str | None = None,
     trunks: Iterable[TrunkSource] = (),
+    provider: Sequence[CarrierConfig] = (),
 ) -> list[CarrierMatch]:
     """The carriers (of any tenant) an INVITE from ``source_host`` to ``request_user`` can
-    be from, tenants in ascending order."""
+    be from, tenants in ascending order. ``provider``: the provider's carriers, whose
+    registrations are the ``trunks`` of tenant :data:`PROVIDER`."""
     resolved = {(t.tenant_id, t.carrier): _canonical_ip(t.host) for t in trunks}
     source = _canonical_ip(source_host)
     matches: list[CarrierMatch] = []
     for tenant_id in sorted(plans):
         for carrier in plans[tenant_id].carriers:
-            how = _how(carrier, source, request_user, resolved.get((tenant_id, carrier.name)))
+            # The very instance the directory appended: a tenant's own carrier of the same
+            # settings keeps its own registration.
+            owner = PROVIDER if any(carrier is p for p in provider) else tenant_id
+            how = _how(carrier, source, request_user, resolved.get((owner, carrier.name)))
             if how is not None:
                 matches.append(CarrierMatch(tenant_id, carrier, how))
     return matches
@@ -192,7 +207,8 @@ class InboundRouter:
 
     ``plans`` is a live mapping of tenant id to dial plan (every tenant with carriers);
     ``tenant_for_number`` answers which tenant owns an E.164 number (the store's index);
-    ``trunks`` gives the resolved registrar addresses of the registered trunks.
+    ``trunks`` gives the resolved registrar addresses of the registered trunks;
+    ``provider`` the provider's carriers (those the plans hold for every tenant).
     """
 
     def __init__(
@@ -200,10 +216,12 @@ class InboundRouter:
         plans: Mapping[int, DialPlan],
         tenant_for_number: Callable[[str], int | None],
         trunks: Callable[[], Iterable[TrunkSource]] = tuple,
+        provider: Callable[[], Sequence[CarrierConfig]] = tuple,
     ) -> None:
         self.plans = plans
         self.tenant_for_number = tenant_for_number
         self.trunks = trunks
+        self.provider = provider
 
     def is_carrier(self, source_host: str, request_uri: Uri) -> bool:
         """Whether the request may come from a carrier (so the core routes it here rather
@@ -223,17 +241,22 @@ class InboundRouter:
 
     def _identify(self, source_host: str, request_uri: Uri) -> list[CarrierMatch]:
         user = request_uri.user if request_uri.scheme != "tel" else None
-        return identify(self.plans, source_host, user, self.trunks())
+        return identify(self.plans, source_host, user, self.trunks(), self.provider())
 
     def _routed(self, uri: Uri, carriers: Mapping[int, CarrierConfig]) -> Routed | None:
         dialled = dialled_from_uri(uri)
         if dialled is None:
             return None
         user, context = dialled
+        countries: set[str | None] = set()
         tried: set[str] = set()
         for tenant_id in carriers:
             plan = self.plans.get(tenant_id)
-            number = normalise_dialled(user, plan.country if plan else None, phone_context=context)
+            country = plan.country if plan is not None else None
+            if country in countries:
+                continue  # read already: a provider carrier is every tenant's
+            countries.add(country)
+            number = normalise_dialled(user, country, phone_context=context)
             if number is None or number in tried:
                 continue
             tried.add(number)

@@ -3,7 +3,11 @@
 :func:`route_external` picks the first carrier of the tenant that can place calls (see
 :class:`~centralita.config.dialplan_nodes.CarrierConfig`: ``outbound`` and an address: its
 ``proxy``, else its registration's server, else its one ``source`` address on port 5060) and
-writes the number the way that carrier wants it (``number_format``, ``prefix``).
+writes the number the way that carrier wants it (``number_format``, ``prefix``). The plan
+lists the tenant's own carriers first and the provider's after them
+(:meth:`centralita.directory.Directory.dial_plan`), so a tenant's own carrier wins and the
+provider's first able one serves a tenant without one. ``national`` is national to the
+calling tenant's country; a tenant without a country sends E.164.
 
 The From user is the company's number (ITU-T E.164, written like the dialled number):
 the carrier's ``caller_id`` when set, else the number the call presents (the virtual number it

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from centralita.config.dialplan import CarrierConfig
+from centralita.config.fields import check_unique
 from centralita.config.mail import SmtpSettings
 from centralita.config.tenants import ConfigModel, TenantConfig, TenantsConfig, check_tenants
 from centralita.store.engine import resolve_database_url
@@ -74,8 +77,21 @@ def _valid_range(value: str) -> str:
     return value
 
 
+def _provider_carrier(carrier: CarrierConfig) -> CarrierConfig:
+    # A provider carrier places calls for every tenant, and each shows its own company
+    # number: one caller ID for all would present a number most of them do not own.
+    if carrier.caller_id is not None:
+        raise PydanticCustomError(
+            "provider_caller_id",
+            "caller_id is not for a provider carrier: it serves every tenant, and each "
+            "presents its own company number (set caller_id on a tenant's carrier)",
+        )
+    return carrier
+
+
 ListenAddress = Annotated[str, AfterValidator(_valid_listen)]
 PortRange = Annotated[str, AfterValidator(_valid_range)]
+ProviderCarrier = Annotated[CarrierConfig, AfterValidator(_provider_carrier)]
 
 
 class ServerSettings(ConfigModel):
@@ -90,12 +106,20 @@ class ServerSettings(ConfigModel):
     digest_algorithms: list[DigestAlgorithm] | None = Field(default=None, min_length=1)
     data_dir: str | None = None
     smtp: SmtpSettings | None = None  # the provider's mail server (voicemail to e-mail)
+    # The provider's SIP trunks, shared by every tenant (see ServeOptions.carriers).
+    carriers: list[ProviderCarrier] | None = None
     tenants: list[TenantConfig] | None = None  # applied when the server starts
 
     @model_validator(mode="after")
     def _consistent_tenants(self) -> ServerSettings:
         if self.tenants is not None:
             check_tenants(self.tenants)
+        return self
+
+    @model_validator(mode="after")
+    def _unique_carriers(self) -> ServerSettings:
+        names = [carrier.name for carrier in self.carriers or ()]
+        check_unique(names, lambda i: ("carriers", i, "name"), "carrier name")
         return self
 
 
@@ -114,6 +138,9 @@ class ServeOptions:
     # Challenge order (RFC 8760 §2.4); MD5 alone by default: see DEFAULT_DIGEST_ALGORITHMS.
     digest_algorithms: tuple[str, ...] = DEFAULT_DIGEST_ALGORITHMS
     smtp: SmtpSettings | None = None  # voicemail to e-mail; None: no e-mail is sent
+    # The provider's carriers: they deliver calls to every tenant's numbers and place the
+    # outside calls of tenants without a carrier of their own (centralita.directory).
+    carriers: tuple[CarrierConfig, ...] = ()
     # Schedules read the wall clock from this instant on (ISO 8601; tests and "what if"
     # checks); None: the real time.
     pretend_time: str | None = None
@@ -152,6 +179,7 @@ def build_serve_options(
         digest_algorithms=_algorithms(overrides.digest_algorithms, file.digest_algorithms),
         data_dir=overrides.data_dir or file.data_dir or "var",
         smtp=file.smtp,
+        carriers=tuple(file.carriers or ()),
         pretend_time=overrides.pretend_time,
     )
 
