@@ -90,6 +90,7 @@ class Directory:
         self._default: tuple[float, TenantInfo | None] | None = None
         # tenant id -> (deadline, the stored plan, that plan with the provider's carriers)
         self._plans: dict[int, tuple[float, DialPlan | None, DialPlan | None]] = {}
+        self._planned: tuple[float, list[int]] | None = None  # tenants_with_plans, cached
         self._carriers: tuple[CarrierConfig, ...] = ()
         self.set_provider_carriers(carriers)
 
@@ -128,10 +129,17 @@ class Directory:
 
     def tenants_with_plans(self) -> list[int]:
         """The tenants :meth:`dial_plan` has a plan for: those with a stored plan, or every
-        tenant when the provider has carriers."""
+        tenant when the provider has carriers. Every INVITE without credentials asks (is it a
+        carrier's?), so the answer is cached as tenants are."""
+        now = self._clock()
+        if self._planned is not None and now < self._planned[0]:
+            return self._planned[1]
         if self._carriers:
-            return [tenant.id for tenant in self.store.tenants.list()]
-        return self.store.dialplans.list_tenants()
+            found = [tenant.id for tenant in self.store.tenants.list()]
+        else:
+            found = self.store.dialplans.list_tenants()
+        self._planned = (now + self._tenant_ttl, found)
+        return found
 
     # ---- carriers ----------------------------------------------------------------------------
 
@@ -146,6 +154,7 @@ class Directory:
             raise ValueError(f"provider carrier names repeat: {names}")
         self._carriers = tuple(carriers)
         self._plans.clear()
+        self._planned = None
 
     def carriers_by_owner(self) -> dict[int, list[CarrierConfig]]:
         """Every configured carrier once, by owner: the provider's under

@@ -122,3 +122,16 @@ def test_setting_the_provider_carriers_takes_effect_at_once(
 def test_provider_carrier_names_must_be_unique(store: Store) -> None:
     with pytest.raises(ValueError, match="repeat"):
         Directory(store, carriers=[UPSTREAM, UPSTREAM])
+
+
+def test_the_tenants_with_plans_are_cached_like_tenants(store: Store) -> None:
+    """Every unauthenticated INVITE asks whether it is a carrier's: the list is not read
+    from the store each time, and a plan applied is seen once the cache expires."""
+    now = [0.0]
+    directory = Directory(store, clock=lambda: now[0])
+    acme = store.tenants.add("acme", "acme.test")
+    assert directory.tenants_with_plans() == []
+    store.dialplans.put(acme.id, DialPlan())
+    assert directory.tenants_with_plans() == []  # still the cached answer
+    now[0] += 6.0
+    assert directory.tenants_with_plans() == [acme.id]
