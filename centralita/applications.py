@@ -61,7 +61,7 @@ class Applications:
         self.runtime = Runtime(
             directory=server.directory,
             is_busy=core.b2bua.is_busy,
-            occupy=self._occupy,
+            occupy=core.b2bua.occupy,
             media_ip=core.b2bua.media_ip,
             data_dir=data_dir,
             voicemail=VoicemailService(
@@ -93,12 +93,6 @@ class Applications:
         task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    def _occupy(self, tenant_id: int, extension: str, delta: int) -> None:
-        busy = self.server.core.b2bua.busy
-        busy[(tenant_id, extension)] += delta
-        if busy[(tenant_id, extension)] <= 0:
-            del busy[(tenant_id, extension)]
 
     def _mailbox_changed(self, tenant_id: int, box: str) -> None:
         """Message-waiting indication (RFC 3842) to the box's subscribed phones."""

@@ -26,6 +26,7 @@ from centralita.calls.call import Party
 from centralita.calls.media import MediaFactory
 from centralita.calls.outbound import OutboundCalls
 from centralita.calls.signalling import ALLOW, Network, Signalling
+from centralita.carrier_calls import InboundCarriers
 from centralita.carriers.trunks import Resolver, TrunkRegistrations, literal_resolver
 from centralita.directory import Credentials, Directory, ExtensionEntry, TenantEntry
 from centralita.logs import call_logger
@@ -69,7 +70,6 @@ from centralita.sip.transaction import (
     TransportFailed,
 )
 from centralita.sip.transaction_server import response_destination
-from centralita.trunks import InboundCarriers
 
 ACCEPT = "application/sdp"
 KNOWN_METHODS = frozenset(

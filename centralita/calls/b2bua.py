@@ -480,9 +480,14 @@ class B2bua:
 
     def _count(self, call: Call, delta: int) -> None:
         for number in (call.caller.number, call.callee.number):
-            self.busy[(call.tenant_id, number)] += delta
-            if self.busy[(call.tenant_id, number)] <= 0:
-                del self.busy[(call.tenant_id, number)]
+            self.occupy(call.tenant_id, number, delta)
+
+    def occupy(self, tenant_id: int, number: str, delta: int) -> None:
+        """Count ``number`` in one more (+1) or one fewer (-1) call: the B2BUA's own calls,
+        and those the dial plan routes, so that both see the same busy state."""
+        self.busy[(tenant_id, number)] += delta
+        if self.busy[(tenant_id, number)] <= 0:
+            del self.busy[(tenant_id, number)]
 
     def is_busy(self, tenant_id: int, number: str) -> bool:
         return self.busy[(tenant_id, number)] > 0

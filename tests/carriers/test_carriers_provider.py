@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from centralita.carrier_calls import InboundCarriers
 from centralita.carriers.inbound import PROVIDER, TrunkSource
 from centralita.carriers.outbound import NoCarrier, route_external
 from centralita.config.dialplan import CarrierConfig, DialPlan
@@ -15,7 +16,6 @@ from centralita.directory import Directory
 from centralita.sip.errors import Forbidden, NotFound
 from centralita.sip.message import Uri
 from centralita.store import Store
-from centralita.trunks import InboundCarriers
 from tests.carriers.registrar_bench import REGISTRAR, Bench, Registrar
 
 ACME_DID, GLOBEX_DID = "+34910000000", "+442079460000"
